@@ -1,0 +1,69 @@
+# The two commands: `make run` starts the whole product, `make test` runs every test.
+# Both install what is missing first; `make install` is quick when nothing changed.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY311 ?= $(shell command -v python3.11)
+PY310 ?= $(shell p=$$(pyenv prefix 3.10 2>/dev/null) && echo $$p/bin/python3.10 || command -v python3.10)
+VENV := .venv
+RASA_VENV := .venv-rasa
+# pip on these machines names local mirror folders that may be absent; that warning is noise.
+PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help install run test train sync lint bench clean
+
+help:
+	@echo "make run      install what is missing, train Rasa if needed, start everything (Ctrl-C stops all)"
+	@echo "make test     install what is missing and run the whole test suite"
+	@echo "make install  create .venv (Python 3.11) and .venv-rasa (Python 3.10), install Chromium"
+	@echo "make train    train the Rasa model if the training data changed"
+	@echo "make sync     run an incremental sync in the foreground (needs the sources to be up)"
+	@echo "make lint     ruff, ruff format --check, mypy"
+	@echo "make bench    run the benchmarks in bench/ (results: docs/benchmarks.md)"
+
+install: $(VENV)/.installed $(RASA_VENV)/.installed $(CHROMIUM)
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PY311)" || { echo "Python 3.11 is required for .venv (install it with pyenv)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip $(PIP_FILTER)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]' $(PIP_FILTER)
+	touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.txt
+	@test -x "$(PY310)" || { echo "Python 3.10 is required for Rasa 3.6 (pyenv install 3.10)"; exit 1; }
+	test -x $(RASA_VENV)/bin/python || $(PY310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip $(PIP_FILTER)
+	@echo "Installing Rasa 3.6.21 into $(RASA_VENV) (a few minutes on a fresh machine)..."
+	$(RASA_VENV)/bin/pip install -q --disable-pip-version-check -r requirements/rasa.txt $(PIP_FILTER)
+	touch $@
+
+$(CHROMIUM):
+	@echo "Installing Chromium from Debian (for the web chat browser tests)..."
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+train: install
+	$(VENV)/bin/python -m channels.launcher --train-only
+
+run: install
+	$(VENV)/bin/python -m channels.launcher
+
+test: install train
+	$(VENV)/bin/python -m pytest
+
+sync: install
+	$(VENV)/bin/assistant sync
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: install
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models/*.tar.gz data/runtime .pytest_cache .mypy_cache .ruff_cache .rasa

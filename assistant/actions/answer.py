@@ -1,0 +1,68 @@
+"""Make the one answer every channel renders: a passage of published guidance, its source and index version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from content_sync.search import SearchResult, get_sync_settings, search
+
+MAX_PASSAGE = 700
+SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n")
+
+
+def _passage(text: str) -> str:
+    """Whole sentences up to MAX_PASSAGE characters; never a sentence cut in half unless one is that long."""
+    out = ""
+    for sentence in (s.strip() for s in SENTENCE_END.split(text)):
+        if not sentence:
+            continue
+        joined = f"{out}\n{sentence}" if out else sentence
+        if len(joined) > MAX_PASSAGE:
+            break
+        out = joined
+    return out or text[:MAX_PASSAGE].rsplit(" ", 1)[0] + "…"
+
+
+def no_answer(index_version: str | None, contact: str) -> dict[str, Any]:
+    """The honest reply when the guidance has nothing good enough."""
+    return {
+        "kind": "answer",
+        "answered": False,
+        "text": (
+            "I'm sorry, I couldn't find that in our published guidance, and I don't want to guess. "
+            f"You could try asking in other words, or {contact}"
+        ),
+        "source_url": None,
+        "source_title": None,
+        "index_version": index_version,
+    }
+
+
+def make_answer(result: SearchResult, min_score: float, contact: str) -> dict[str, Any]:
+    """The answer for a search result: the best passage when it scores at least `min_score`."""
+    if not result.hits or result.hits[0].score < min_score:
+        return no_answer(result.index_version, contact) | {
+            "score": round(result.hits[0].score, 4) if result.hits else None
+        }
+    best = result.hits[0]
+    chunk = best.chunk
+    return {
+        "kind": "answer",
+        "answered": True,
+        "text": _passage(chunk.text),
+        "source_url": chunk.url,
+        "source_title": chunk.title,
+        "section": chunk.headings[-1] if len(chunk.headings) > 1 else None,
+        "index_version": result.index_version,
+        "last_updated": chunk.last_updated,
+        "chunk_id": chunk.id,
+        "chunk_digest": chunk.digest,
+        "score": round(best.score, 4),
+    }
+
+
+def answer_question(question: str) -> dict[str, Any]:
+    """Search the published index and answer, or say honestly that nothing fits."""
+    settings = get_sync_settings()
+    return make_answer(search(question), settings.answer_min_score, settings.agency_contact)

@@ -1,0 +1,92 @@
+"""The gateway application: web chat, SMS, the sync API and the health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from channels.deps import SettingsDep
+from channels.rasa_client import is_up
+from channels.sms.routes import router as sms_router
+from channels.sync_api.routes import router as sync_router
+from channels.webchat.routes import router as webchat_router
+from content_sync.index_store import IndexStore
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Refuse request bodies over MAX_BODY_BYTES with 413 before reading them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                response = JSONResponse(
+                    {"error": f"request body is larger than {MAX_BODY_BYTES} bytes; send a shorter message"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "json_invalid":
+            message, where = "the body is not valid JSON", "body"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def create_app() -> FastAPI:
+    """Build the gateway. Settings are read when the first request needs them, not at import."""
+    app = FastAPI(title="Public-service assistant gateway", docs_url="/api/docs", redoc_url=None)
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _describe(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else _describe(list(exc.detail))
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(settings: SettingsDep) -> JSONResponse:
+        """200 only when Rasa, the action server and a published index are all ready."""
+        version = IndexStore(settings.index_dir).current_version()
+        checks = {
+            "rasa": await is_up(settings.rasa_url + "/"),
+            "action_server": await is_up(settings.actions_url + "/health"),
+            "index": version is not None,
+        }
+        not_ready = [name for name, ok in checks.items() if not ok]
+        body: dict[str, object] = {
+            "status": "ok" if not not_ready else "unavailable",
+            "index_version": version,
+            "checks": checks,
+        }
+        if not_ready:
+            body["not_ready"] = not_ready
+        return JSONResponse(body, status_code=503 if not_ready else 200)
+
+    app.include_router(webchat_router)
+    app.include_router(sms_router)
+    app.include_router(sync_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
+    return app

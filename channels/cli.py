@@ -1,0 +1,145 @@
+"""The `assistant` command: sync the index, check status, and preview the answer every channel would give."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from channels.settings import Settings
+
+EPILOG = """examples:
+  assistant sync                         incremental sync of every source in SYNC_SOURCES
+  assistant sync --full                  re-fetch and re-embed everything
+  assistant sync --url https://agency.example/appeals.html
+  assistant status                       index version, pages, last sync, process health
+  assistant ask "How do I appeal a decision?"
+
+Settings come from the environment or .env (see .env.example and the README)."""
+
+
+def _settings() -> Settings:
+    from channels.settings import describe_error, get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        sys.exit(describe_error(exc))
+
+
+def cmd_sync(args: argparse.Namespace, console: Console) -> int:
+    from content_sync.cli import print_report, sync_with_progress
+    from content_sync.errors import SyncError
+    from content_sync.settings import SyncSettings
+
+    try:
+        settings = SyncSettings()
+    except ValidationError as exc:
+        from channels.settings import describe_error
+
+        sys.exit(describe_error(exc))
+    try:
+        report = sync_with_progress(settings, args.url or None, args.full, console)
+    except SyncError as exc:
+        console.print(f"[red]Sync failed:[/red] {exc}")
+        return 1
+    print_report(report, console)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    from channels.rasa_client import is_up
+    from content_sync.index_store import IndexStore
+    from content_sync.jobs import JobStore
+
+    settings = _settings()
+    store = IndexStore(settings.index_dir)
+    version = store.current_version()
+    if version:
+        meta = store.load(version).meta
+        console.print(f"index version  {version} (published {meta.get('created_at')})")
+        console.print(f"pages          {meta.get('pages')}")
+        console.print(f"chunks         {meta.get('chunks')}")
+    else:
+        console.print("index version  none yet: run `assistant sync` or start the product with `make run`")
+    last = JobStore(settings.database_url).latest(1)
+    if last:
+        job = last[0]
+        console.print(
+            f"last sync job  {job['status']} at {job['finished_at'] or job['created_at']}"
+            + (f": {job['error']}" if job["error"] else ""),
+            markup=False,
+        )
+    else:
+        console.print("last sync job  none recorded")
+    checks = {
+        "gateway": f"http://127.0.0.1:{settings.gateway_port}/static/chat.css",
+        "rasa": settings.rasa_url + "/",
+        "action server": settings.actions_url + "/health",
+    }
+
+    async def probe() -> dict[str, bool]:
+        return {name: await is_up(url) for name, url in checks.items()}
+
+    for name, ok in asyncio.run(probe()).items():
+        console.print(f"{name:<14} {'[green]up[/green]' if ok else '[red]down[/red]'}  {checks[name]}")
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        smtp_up = sock.connect_ex(("127.0.0.1", settings.smtp_listen_port)) == 0
+    console.print(
+        f"{'email':<14} {'[green]up[/green]' if smtp_up else '[red]down[/red]'}  "
+        f"smtp://127.0.0.1:{settings.smtp_listen_port}"
+    )
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, console: Console) -> int:
+    from channels.answers import answers_from_rasa, render_text
+    from channels.rasa_client import RasaClient, RasaUnavailable
+
+    settings = _settings()
+    try:
+        replies = RasaClient(settings.rasa_url).send_sync(f"cli:{uuid.uuid4().hex}", " ".join(args.question))
+    except RasaUnavailable as exc:
+        console.print(f"[red]{exc}[/red]\nStart the product with `make run`, then ask again.")
+        return 1
+    print(render_text(answers_from_rasa(replies)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Operate the public-service assistant: keep its index in step with the agency's site, "
+        "check that it is healthy, and preview its answers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sync = sub.add_parser("sync", help="crawl the sources and publish a new index version (progress bar, report)")
+    sync.add_argument("--full", action="store_true", help="re-fetch and re-embed everything, ignoring caches")
+    sync.add_argument("--url", action="append", metavar="URL", help="sync only this page (repeatable)")
+    sync.set_defaults(func=cmd_sync)
+    status = sub.add_parser("status", help="index version, pages, chunks, last sync and the health of each process")
+    status.set_defaults(func=cmd_status)
+    ask = sub.add_parser("ask", help="print the answer every channel would give to a question")
+    ask.add_argument("question", nargs="+", help='the question, e.g. "How do I appeal a decision?"')
+    ask.set_defaults(func=cmd_ask)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args, Console()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

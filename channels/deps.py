@@ -1,0 +1,56 @@
+"""Injected dependencies for the gateway's routes."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException
+
+from channels.rasa_client import RasaClient
+from channels.settings import Settings, get_settings
+from channels.store import ChannelStore
+from content_sync.jobs import JobStore
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+@lru_cache(maxsize=4)
+def _channel_store(url: str) -> ChannelStore:
+    return ChannelStore(url)
+
+
+@lru_cache(maxsize=4)
+def _job_store(url: str) -> JobStore:
+    return JobStore(url)
+
+
+def get_channel_store(settings: SettingsDep) -> ChannelStore:
+    return _channel_store(settings.database_url)
+
+
+def get_job_store(settings: SettingsDep) -> JobStore:
+    return _job_store(settings.database_url)
+
+
+def get_rasa(settings: SettingsDep) -> RasaClient:
+    return RasaClient(settings.rasa_url)
+
+
+def require_sync_token(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    """The publish webhook's bearer token, compared in constant time."""
+    expected = settings.sync_webhook_token.get_secret_value()
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not expected or not secrets.compare_digest(token.strip(), expected):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid 'Authorization: Bearer <SYNC_WEBHOOK_TOKEN>' header is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ChannelStoreDep = Annotated[ChannelStore, Depends(get_channel_store)]
+JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
+RasaDep = Annotated[RasaClient, Depends(get_rasa)]
+SyncTokenDep = Depends(require_sync_token)

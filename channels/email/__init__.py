@@ -1,0 +1,1 @@
+"""Email: an SMTP listener that answers mail sent to EMAIL_FROM, and the outbound reply."""

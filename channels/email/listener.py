@@ -1,0 +1,172 @@
+"""The inbound SMTP listener: every accepted message is spooled to disk first, then answered by a worker.
+
+A message is acknowledged (250) only once it is on disk, so none is lost if Rasa or the outbound SMTP
+server is down: the worker keeps it in `inbox/` and tries again. Spool under `<DATA_DIR>/mail/`:
+
+    inbox/<id>.eml, inbox/<id>.json    waiting (raw message, envelope sender)
+    done/  skipped/  failed/            where each ends, with a .json note of what happened
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import smtplib
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from channels.answers import answers_from_rasa, render_email
+from channels.email.read import read_mail
+from channels.email.send import build_reply, send_message
+from channels.rasa_client import RasaClient, RasaUnavailable
+from channels.settings import Settings
+
+log = logging.getLogger("channels.email")
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+NO_QUESTION = (
+    "Thank you for your email. I couldn't find a question in it, so I can't look anything up yet. "
+    "Please reply with your question written in the message, and I'll answer from our published guidance."
+)
+
+
+class Spool:
+    """Folders that hold each message from acceptance to its end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for name in ("inbox", "done", "skipped", "failed", "tmp"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+
+    def put(self, raw: bytes, envelope_from: str) -> str:
+        """Store a message durably; only then may SMTP say 250."""
+        msg_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+        tmp = self.root / "tmp" / msg_id
+        with open(f"{tmp}.eml", "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(f"{tmp}.json").write_text(json.dumps({"envelope_from": envelope_from}))
+        os.replace(f"{tmp}.json", self.root / "inbox" / f"{msg_id}.json")
+        os.replace(f"{tmp}.eml", self.root / "inbox" / f"{msg_id}.eml")
+        return msg_id
+
+    def waiting(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "inbox").glob("*.eml"))
+
+    def read(self, msg_id: str) -> tuple[bytes, dict[str, Any]]:
+        raw = (self.root / "inbox" / f"{msg_id}.eml").read_bytes()
+        meta_path = self.root / "inbox" / f"{msg_id}.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"envelope_from": ""}
+        return raw, meta
+
+    def finish(self, msg_id: str, where: str, note: dict[str, Any]) -> None:
+        shutil.move(self.root / "inbox" / f"{msg_id}.eml", self.root / where / f"{msg_id}.eml")
+        (self.root / where / f"{msg_id}.json").write_text(json.dumps(note, indent=1))
+        (self.root / "inbox" / f"{msg_id}.json").unlink(missing_ok=True)
+
+
+class InboundHandler:
+    """aiosmtpd handler: accepts mail for EMAIL_FROM only, and spools it."""
+
+    def __init__(self, spool: Spool, address: str, wake: threading.Event) -> None:
+        self.spool = spool
+        self.address = address.lower()
+        self.wake = wake
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() != self.address:
+            return f"550 5.1.1 <{address}>: this assistant only takes mail for <{self.address}>"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.original_content or envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode("utf-8", "replace")
+        msg_id = self.spool.put(raw, envelope.mail_from or "")
+        log.info("accepted message %s from <%s>", msg_id, envelope.mail_from)
+        self.wake.set()
+        return "250 2.0.0 Message accepted; the answer will come by email"
+
+
+class Answerer:
+    """Works through the spool: asks Rasa, sends the reply, and keeps what could not be done yet."""
+
+    def __init__(self, settings: Settings, spool: Spool) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.rasa = RasaClient(settings.rasa_url)
+
+    def process(self, msg_id: str) -> bool:
+        """Handle one message; False means keep it and try again later."""
+        raw, meta = self.spool.read(msg_id)
+        try:
+            mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
+        except Exception as exc:
+            log.exception("message %s could not be read", msg_id)
+            self.spool.finish(msg_id, "failed", {"error": f"unreadable: {type(exc).__name__}: {exc}"})
+            return True
+        if mail.skip_reason:
+            log.info("message %s not answered: %s", msg_id, mail.skip_reason)
+            self.spool.finish(msg_id, "skipped", {"reason": mail.skip_reason})
+            return True
+        if not mail.question:
+            body = NO_QUESTION
+        elif len(mail.question) > self.settings.max_message_chars:
+            body = (
+                f"Thank you for your email. It is longer than I can read ({self.settings.max_message_chars} "
+                "characters at most), so please send your question on its own in a shorter message."
+            )
+        else:
+            try:
+                answers = answers_from_rasa(self.rasa.send_sync(f"email:{mail.sender.lower()}", mail.question))
+            except RasaUnavailable as exc:
+                log.warning("message %s waits for Rasa: %s", msg_id, exc)
+                return False
+            body = render_email(answers, mail.question)
+        try:
+            send_message(self.settings, build_reply(mail, body, self.settings.email_from))
+        except (smtplib.SMTPException, OSError) as exc:
+            log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
+            return False
+        self.spool.finish(msg_id, "done", {"to": mail.sender, "question": mail.question[:500]})
+        log.info("answered message %s to <%s>", msg_id, mail.sender)
+        return True
+
+    def run(self, stop: threading.Event, wake: threading.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            pending = self.spool.waiting()
+            stuck = False
+            for msg_id in pending:
+                if stop.is_set() or not self.process(msg_id):
+                    stuck = True
+                    break
+            backoff = min(backoff * 2, 30.0) if stuck else 1.0
+            wake.wait(backoff if stuck or not pending else 0.1)
+            wake.clear()
+
+
+def serve(settings: Settings, stop: threading.Event) -> Controller:
+    """Start the listener and the answering thread; returns the running controller."""
+    spool = Spool(settings.data_dir / "mail")
+    wake = threading.Event()
+    controller = Controller(
+        InboundHandler(spool, settings.email_from, wake),
+        hostname=settings.bind_host,
+        port=settings.smtp_listen_port,
+        data_size_limit=MAX_MESSAGE_BYTES,
+        server_hostname="assistant",
+    )
+    controller.start()
+    threading.Thread(target=Answerer(settings, spool).run, args=(stop, wake), daemon=True, name="answerer").start()
+    return controller

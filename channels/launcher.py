@@ -1,0 +1,181 @@
+"""`make run`: write `.env` if missing, check settings, train Rasa if needed, then run every process under honcho.
+
+One Ctrl-C (SIGINT) or SIGTERM stops them all: honcho sends SIGTERM to each process group, and SIGKILL
+to whatever is left 5 seconds later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from dotenv import dotenv_values
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from pydantic import ValidationError
+
+from channels.settings import Settings, describe_error
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSISTANT = ROOT / "assistant"
+GENERATED_SECRETS = ("SYNC_WEBHOOK_TOKEN", "TWILIO_AUTH_TOKEN")
+
+
+def write_env_if_missing(root: Path = ROOT) -> bool:
+    """Copy .env.example to .env with fresh secrets. Returns True when it wrote one."""
+    target = root / ".env"
+    if target.exists():
+        return False
+    lines = []
+    for line in (root / ".env.example").read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in GENERATED_SECRETS and not value.strip():
+            line = f"{name}={secrets.token_urlsafe(32)}"
+        lines.append(line)
+    target.write_text("\n".join(lines) + "\n")
+    target.chmod(0o600)
+    return True
+
+
+def training_digest() -> str:
+    """A digest of everything Rasa trains on; a new digest means a new model."""
+    h = hashlib.sha256()
+    files = [
+        ASSISTANT / "config.yml",
+        *sorted((ASSISTANT / "domain").rglob("*.yml")),
+        *sorted((ASSISTANT / "data").rglob("*.yml")),
+    ]
+    for path in files:
+        h.update(str(path.relative_to(ASSISTANT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def rasa_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def ensure_model(models: Path = ROOT / "models") -> Path:
+    """The trained model for the current training data, trained now if there is none."""
+    name = f"assistant-{training_digest()}"
+    model = models / f"{name}.tar.gz"
+    if model.exists():
+        return model
+    print(
+        f"Training the Rasa model {name} (the training data changed or no model exists; about a minute)...", flush=True
+    )
+    subprocess.run(
+        [
+            str(ROOT / ".venv-rasa/bin/rasa"),
+            "train",
+            "--config",
+            "assistant/config.yml",
+            "--domain",
+            "assistant/domain",
+            "--data",
+            "assistant/data",
+            "--out",
+            str(models),
+            "--fixed-model-name",
+            name,
+        ],
+        cwd=ROOT,
+        env=rasa_env(),
+        check=True,
+    )
+    return model
+
+
+def child_env(settings: Settings, model: Path) -> dict[str, str]:
+    """The environment every process gets: .env, overridden by the real environment, plus resolved values."""
+    env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+    env.update(os.environ)
+    env.update(rasa_env())
+    env.update(
+        {
+            "BIND_HOST": settings.bind_host,
+            "GATEWAY_PORT": str(settings.gateway_port),
+            "RASA_PORT": str(settings.rasa_port),
+            "ACTIONS_PORT": str(settings.actions_port),
+            "SMTP_LISTEN_PORT": str(settings.smtp_listen_port),
+            "SAMPLE_SITE_PORT": str(settings.sample_site_port),
+            "RASA_MODEL": str(model),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def announce_when_ready(settings: Settings) -> None:
+    """Print the URLs to open once /healthz says every part is ready."""
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    else:
+        return
+    site = f"\n  sample agency site: http://127.0.0.1:{settings.sample_site_port}/" if settings.uses_sample_site else ""
+    print(
+        f"\nReady.\n  web chat:           {base}/\n  health:             {base}/healthz\n"
+        f"  API docs:           {base}/api/docs\n  email:              send to {settings.email_from} via "
+        f"smtp://127.0.0.1:{settings.smtp_listen_port}{site}\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Start every process of the assistant in the foreground.")
+    parser.add_argument("--no-write-env", action="store_true", help="don't create .env (tests)")
+    parser.add_argument("--train-only", action="store_true", help="train the Rasa model if needed, then stop")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    if args.train_only:
+        print(f"Rasa model: {ensure_model()}")
+        return
+    if not args.no_write_env and write_env_if_missing():
+        print(
+            "Wrote .env from .env.example with freshly generated SYNC_WEBHOOK_TOKEN and TWILIO_AUTH_TOKEN.", flush=True
+        )
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.exit(describe_error(exc) + "\nFix these in .env or the environment, then run `make run` again.")
+    try:
+        model = ensure_model()
+    except subprocess.CalledProcessError:
+        sys.exit("Training the Rasa model failed (see above); fix assistant/ and run `make run` again.")
+    env = child_env(settings, model)
+    manager = Manager()
+    for name, entry in parse_procfile((ROOT / "Procfile").read_text()).processes.items():
+        if name == "site" and not settings.uses_sample_site:
+            continue
+        manager.add_process(name, entry, env=env, cwd=str(ROOT))
+    print(f"Starting {', '.join(manager._processes)}; the first sync runs if no index exists yet.", flush=True)
+    threading.Thread(target=announce_when_ready, args=(settings,), daemon=True).start()
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()

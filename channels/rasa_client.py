@@ -1,0 +1,52 @@
+"""Talk to the Rasa server over HTTP (its REST channel); nothing else in channels knows Rasa exists."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(Exception):
+    """The Rasa server did not answer; the message is kept and the caller may retry."""
+
+
+class RasaClient:
+    """Send one customer message to Rasa and get its replies."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    async def send(self, sender: str, text: str, retries: int = 2) -> list[dict[str, Any]]:
+        """Rasa's reply messages for `text` from conversation `sender`. Retries while Rasa restarts."""
+        last: Exception | None = None
+        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
+            for attempt in range(retries + 1):
+                try:
+                    response = await client.post(
+                        f"{self.base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                    )
+                    response.raise_for_status()
+                    messages = response.json()
+                    if not isinstance(messages, list):
+                        raise RasaUnavailable(f"Rasa answered {type(messages).__name__}, not a list")
+                    return messages
+                except (httpx.HTTPError, ValueError) as exc:
+                    last = exc
+                    await asyncio.sleep(0.5 * (attempt + 1))
+        raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {last}")
+
+    def send_sync(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """`send` for code that is not async (the CLI, the email worker thread)."""
+        return asyncio.run(self.send(sender, text))
+
+
+async def is_up(url: str) -> bool:
+    """True when an HTTP service answers 200 at `url`."""
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False

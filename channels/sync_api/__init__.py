@@ -1,0 +1,1 @@
+"""The publish webhook and sync job status, for editors' systems."""

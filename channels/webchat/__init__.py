@@ -1,0 +1,1 @@
+"""The web chat: the page with the chat box, and its JSON API."""

@@ -1,0 +1,1 @@
+"""Keeps a searchable index in step with an agency's published web pages."""

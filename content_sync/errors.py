@@ -1,0 +1,30 @@
+"""The exceptions content_sync raises, each with a message that says what to do next.
+
+SyncError
+├── FetchRefused      a URL outside ALLOWED_DOMAINS, or an address that may not be fetched
+├── SyncBusy          another sync holds the lock
+├── NothingToPublish  a sync found no pages at all, so the last good version keeps serving
+└── IndexNotReady     no index version has been published yet
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class for every content_sync error."""
+
+
+class FetchRefused(SyncError):
+    """A URL the crawler must not fetch."""
+
+
+class SyncBusy(SyncError):
+    """Another sync is running."""
+
+
+class NothingToPublish(SyncError):
+    """A sync ended with no pages; publishing it would empty the index."""
+
+
+class IndexNotReady(SyncError):
+    """No index version exists yet."""

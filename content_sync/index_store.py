@@ -1,0 +1,136 @@
+"""The only code that touches index files: versions written beside each other, one pointer switched atomically.
+
+Layout under `<DATA_DIR>/index/`:
+
+    CURRENT                      the published version's name (replaced atomically with os.replace)
+    versions/<version>/          index.faiss, chunks.jsonl, pages.json, meta.json
+    versions/.tmp-<version>/     a version being written; never read, removed by the next publish
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from content_sync.chunk import Chunk
+from content_sync.errors import IndexNotReady
+
+
+@dataclass
+class IndexVersion:
+    """One published, immutable index version held in memory."""
+
+    version: str
+    index: Any
+    chunks: list[Chunk]
+    pages: dict[str, dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def vectors(self) -> np.ndarray:
+        """Every chunk's vector, in chunk order."""
+        if not self.chunks:
+            return np.zeros((0, int(self.meta.get("dim", 0))), dtype=np.float32)
+        return np.asarray(self.index.reconstruct_n(0, len(self.chunks)), dtype=np.float32)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, data: str) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class IndexStore:
+    """Reads and publishes index versions under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.versions = root / "versions"
+        self.pointer = root / "CURRENT"
+
+    def current_version(self) -> str | None:
+        """The published version's name, or None before the first publish."""
+        try:
+            name = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def load(self, version: str | None = None) -> IndexVersion:
+        """Load a version (default: the published one)."""
+        version = version or self.current_version()
+        if version is None:
+            raise IndexNotReady("no index version is published yet; run `assistant sync` or wait for the first sync")
+        folder = self.versions / version
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        with (folder / "chunks.jsonl").open(encoding="utf-8") as fh:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in fh if line.strip()]
+        pages = json.loads((folder / "pages.json").read_text(encoding="utf-8"))
+        index = faiss.read_index(str(folder / "index.faiss"))
+        return IndexVersion(version=version, index=index, chunks=chunks, pages=pages, meta=meta)
+
+    def publish(
+        self, chunks: list[Chunk], vectors: np.ndarray, pages: dict[str, dict[str, Any]], meta: dict[str, Any]
+    ) -> str:
+        """Write a complete new version, then switch CURRENT to it. A crash before the switch changes nothing."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        self.versions.mkdir(parents=True, exist_ok=True)
+        for stale in self.versions.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + "Z-" + secrets.token_hex(3)
+        tmp = self.versions / f".tmp-{version}"
+        tmp.mkdir()
+        index = faiss.IndexFlatIP(int(vectors.shape[1]))
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        _write(tmp / "chunks.jsonl", "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks))
+        _write(tmp / "pages.json", json.dumps(pages, ensure_ascii=False, indent=1))
+        meta = {
+            **meta,
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "dim": int(vectors.shape[1]),
+            "chunks": len(chunks),
+            "pages": len(pages),
+        }
+        _write(tmp / "meta.json", json.dumps(meta, indent=1))
+        _fsync_dir(tmp)
+        os.rename(tmp, self.versions / version)
+        _fsync_dir(self.versions)
+        pointer_tmp = self.root / f".CURRENT.{version}"
+        _write(pointer_tmp, version + "\n")
+        os.replace(pointer_tmp, self.pointer)
+        _fsync_dir(self.root)
+        return version
+
+    def list_versions(self) -> list[str]:
+        """Published versions, oldest first."""
+        if not self.versions.exists():
+            return []
+        return sorted(p.name for p in self.versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def prune(self, keep: int) -> None:
+        """Remove all but the newest `keep` versions; the published one is always kept."""
+        current = self.current_version()
+        for name in self.list_versions()[:-keep]:
+            if name != current:
+                shutil.rmtree(self.versions / name, ignore_errors=True)

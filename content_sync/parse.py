@@ -1,0 +1,126 @@
+"""Turn a page's HTML into its title and heading-delimited sections, without the site's chrome."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from bs4 import BeautifulSoup, Tag
+
+CHROME = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "iframe",
+    "form",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "[role=navigation]",
+    "[role=banner]",
+    "[role=contentinfo]",
+    "[aria-hidden=true]",
+    ".breadcrumb",
+    ".breadcrumbs",
+    ".cookie-banner",
+    ".skip-link",
+    ".visually-hidden",
+]
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
+BLOCKS = {"p", "li", "dt", "dd", "blockquote", "pre", "caption", "tr", "address", "figcaption"}
+SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Section:
+    """The text under one heading path, e.g. ("How to appeal", "Ask for a fair hearing")."""
+
+    headings: tuple[str, ...]
+    blocks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParsedPage:
+    """The readable content of one page."""
+
+    url: str
+    title: str
+    sections: list[Section]
+    last_updated: str | None = None
+    links: list[str] = field(default_factory=list)
+    language: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(block for section in self.sections for block in section.blocks)
+
+
+def _clean(text: str) -> str:
+    return SPACE.sub(" ", text).strip()
+
+
+def _main(soup: BeautifulSoup) -> Tag:
+    for selector in ("main", "[role=main]", "article", "#main-content", "#content"):
+        found = soup.select_one(selector)
+        if isinstance(found, Tag):
+            return found
+    return soup.body if isinstance(soup.body, Tag) else soup
+
+
+def parse_page(url: str, html: str) -> ParsedPage:
+    """Parse one HTML page. Broken HTML is parsed as far as it goes; nothing here raises on bad markup."""
+    soup = BeautifulSoup(html, "lxml")
+    links = [urljoin(url, str(a["href"])) for a in soup.find_all("a", href=True) if isinstance(a, Tag)]
+    html_tag = soup.find("html")
+    language = str(html_tag.get("lang")) if isinstance(html_tag, Tag) and html_tag.get("lang") else None
+    main = _main(soup)
+    for selector in CHROME:
+        for chrome in main.select(selector):
+            chrome.decompose()
+
+    last_updated = None
+    time_tag = main.select_one(".last-updated time[datetime], time[datetime]")
+    if isinstance(time_tag, Tag):
+        last_updated = str(time_tag.get("datetime"))
+        parent = time_tag.find_parent(class_="last-updated")
+        if isinstance(parent, Tag):
+            parent.decompose()
+
+    h1 = main.find("h1") or soup.find("h1")
+    title_tag = soup.find("title")
+    title = _clean(h1.get_text(" ")) if h1 else (_clean(title_tag.get_text(" ")) if title_tag else url)
+
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    current = Section(headings=(title,))
+    for element in main.find_all(list(HEADINGS) + list(BLOCKS)):
+        if not isinstance(element, Tag):
+            continue
+        if element.name in HEADINGS:
+            level, text = HEADINGS[element.name], _clean(element.get_text(" "))
+            if not text:
+                continue
+            if current.blocks:
+                sections.append(current)
+            path = [(lv, t) for lv, t in path if lv < level] + [(level, text)]
+            heads = tuple(t for _, t in path)
+            current = Section(headings=heads if heads[0] == title else (title, *heads))
+            continue
+        # Text of a block nested in another block (an <li> inside a <p>) is taken once, by the outer block.
+        if element.find_parent(list(BLOCKS)) is not None:
+            continue
+        if element.name == "tr":
+            text = " | ".join(_clean(cell.get_text(" ")) for cell in element.find_all(["th", "td"]))
+        else:
+            text = _clean(element.get_text(" "))
+        if text:
+            current.blocks.append(text)
+    if current.blocks:
+        sections.append(current)
+    return ParsedPage(
+        url=url, title=title, sections=sections, last_updated=last_updated, links=links, language=language
+    )

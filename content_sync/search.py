@@ -1,0 +1,201 @@
+"""The only read API of the index: search the published version, switching to a new one as soon as it appears."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from content_sync.chunk import Chunk
+from content_sync.embed import embed_query
+from content_sync.index_store import IndexStore, IndexVersion
+from content_sync.settings import get_sync_settings
+
+__all__ = ["Hit", "SearchResult", "Searcher", "get_searcher", "get_sync_settings", "search"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk and its cosine similarity to the query."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The hits for one query, best first, all from one index version."""
+
+    query: str
+    index_version: str
+    hits: list[Hit]
+
+
+TOKEN = re.compile(r"\w+")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "for",
+        "and",
+        "or",
+        "in",
+        "on",
+        "at",
+        "is",
+        "are",
+        "am",
+        "be",
+        "do",
+        "does",
+        "i",
+        "my",
+        "me",
+        "can",
+        "how",
+        "what",
+        "when",
+        "where",
+        "who",
+        "you",
+        "your",
+        "we",
+        "our",
+        "it",
+        "if",
+        "with",
+        "by",
+        "from",
+        "will",
+        "have",
+        "has",
+        "get",
+        "de",
+        "la",
+        "el",
+        "en",
+        "y",
+        "que",
+        "por",
+        "para",
+        "un",
+        "una",
+        "los",
+        "las",
+    ]
+)
+RRF_K = 10
+LEXICAL_WEIGHT = 0.5
+
+
+def tokens(text: str) -> list[str]:
+    return [w for w in TOKEN.findall(text.lower()) if w not in STOPWORDS]
+
+
+class LexicalIndex:
+    """BM25 over each chunk's heading path and text, built in memory for one index version."""
+
+    def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
+        docs = [tokens(" ".join(c.headings) + " " + c.text) for c in chunks]
+        self.k1, self.b = k1, b
+        self.lengths = np.array([len(d) for d in docs], dtype=np.float32)
+        self.average = float(self.lengths.mean()) if docs else 1.0
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for row, doc in enumerate(docs):
+            for word, count in Counter(doc).items():
+                self.postings.setdefault(word, []).append((row, count))
+        self.size = len(docs)
+
+    def scores(self, query: str) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.float32)
+        for word in set(tokens(query)):
+            posting = self.postings.get(word)
+            if not posting:
+                continue
+            idf = math.log(1 + (self.size - len(posting) + 0.5) / (len(posting) + 0.5))
+            for row, tf in posting:
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[row] / self.average)
+                out[row] += idf * tf * (self.k1 + 1) / (tf + norm)
+        return out
+
+
+class Searcher:
+    """Holds the published version in memory and reloads it when the pointer moves.
+
+    A query takes a reference to the loaded version before it starts, so a query in flight finishes on the
+    version it began with even if a newer one is loaded meanwhile.
+    """
+
+    def __init__(self, index_dir: Path, model: str) -> None:
+        self.store = IndexStore(index_dir)
+        self.model = model
+        self._loaded: IndexVersion | None = None
+        self._lexical: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[IndexVersion, LexicalIndex]:
+        """The published version, loaded (again) if the pointer moved since the last call."""
+        name = self.store.current_version()
+        loaded, lexical = self._loaded, self._lexical
+        if loaded is not None and lexical is not None and loaded.version == name:
+            return loaded, lexical
+        with self._lock:
+            if self._loaded is None or self._lexical is None or self._loaded.version != name:
+                version = self.store.load(name)
+                self._loaded, self._lexical = version, LexicalIndex(version.chunks)
+            return self._loaded, self._lexical
+
+    def search(self, query: str, k: int = 5) -> SearchResult:
+        """The best chunks, one per page at most, best first.
+
+        Dense (FAISS) and lexical (BM25) rankings are fused by reciprocal rank; each hit's `score` is its
+        cosine similarity, which is what the answer threshold is calibrated on.
+        """
+        version, lexical = self.current()
+        if not version.chunks:
+            return SearchResult(query, version.version, [])
+        n = len(version.chunks)
+        cosine, rows = version.index.search(embed_query(self.model, query), n)
+        dense = np.zeros(n, dtype=np.float32)
+        fused = np.zeros(n, dtype=np.float32)
+        for rank, (score, row) in enumerate(zip(cosine[0], rows[0], strict=True)):
+            dense[row] = score
+            fused[row] += 1.0 / (RRF_K + rank)
+        bm25 = lexical.scores(query)
+        for rank, row in enumerate(np.argsort(-bm25, kind="stable")):
+            if bm25[row] <= 0:
+                break
+            fused[row] += LEXICAL_WEIGHT / (RRF_K + rank)
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for row in np.argsort(-fused, kind="stable"):
+            score = float(dense[row])
+            chunk = version.chunks[int(row)]
+            if chunk.url in seen:
+                continue
+            seen.add(chunk.url)
+            hits.append(Hit(chunk, score))
+            if len(hits) == k:
+                break
+        return SearchResult(query, version.version, hits)
+
+
+@lru_cache(maxsize=1)
+def get_searcher() -> Searcher:
+    """The process's searcher, built on first use (nothing loads at import)."""
+    settings = get_sync_settings()
+    return Searcher(settings.index_dir, settings.embedding_model)
+
+
+def search(query: str, k: int = 5) -> SearchResult:
+    """Search the published index of this process's settings."""
+    return get_searcher().search(query, k)

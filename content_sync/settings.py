@@ -1,0 +1,96 @@
+"""Settings for crawling, indexing and searching, read from the environment or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class SyncSettings(BaseSettings):
+    """What content_sync and the search need. A variable in the environment wins over `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    data_dir: Path = Path("data/runtime")
+    database_url: str = ""
+    sample_site_port: int = Field(8080, ge=1, le=65535)
+    sync_sources: Annotated[list[str], NoDecode] = []
+    allowed_domains: Annotated[list[str], NoDecode] = []
+    sync_schedule: str = "*/15 * * * *"
+    sync_user_agent: str = "PublicServiceAssistantBot/0.1 (+https://github.com/)"
+    sync_max_pages: int = Field(2000, ge=1)
+    sync_keep_versions: int = Field(5, ge=1)
+    embedding_model: str = DEFAULT_MODEL
+    answer_min_score: float = Field(0.45, ge=-1.0, le=1.0)
+    agency_contact: str = "call us on (555) 010-4400, Monday to Friday, 8 a.m. to 5 p.m."
+
+    @field_validator("sync_sources", "allowed_domains", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("sync_sources")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL; give sitemap URLs or start pages, comma-separated")
+        return urls
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a 5-field cron expression such as '*/15 * * * *' ({exc})") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> SyncSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'assistant.db'}"
+        return self
+
+    @property
+    def uses_sample_site(self) -> bool:
+        """True when SYNC_SOURCES is left at its default, the bundled sample site."""
+        return not self.sync_sources
+
+    @property
+    def sources(self) -> list[str]:
+        """The sitemaps or start pages to crawl."""
+        return self.sync_sources or [f"http://127.0.0.1:{self.sample_site_port}/sitemap.xml"]
+
+    @property
+    def domains(self) -> list[str]:
+        """ALLOWED_DOMAINS, or the hosts (with ports) of the sources."""
+        if self.allowed_domains:
+            return [d.lower().rstrip(".") for d in self.allowed_domains]
+        return sorted({urlsplit(url).netloc.lower() for url in self.sources})
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache
+def get_sync_settings() -> SyncSettings:
+    """The process's settings, read once."""
+    return SyncSettings()

@@ -1,0 +1,54 @@
+"""Publishing the sample site's updates: after one webhook sync, every channel gives the new answer."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.conftest import QUESTIONS, SAMPLE_UPDATES, Stack, send_mail
+from tests.integration.test_channels import answered, sms_text
+
+pytestmark = pytest.mark.integration
+
+
+def apply_updates(root: object) -> None:
+    for path in SAMPLE_UPDATES.rglob("*"):
+        if path.is_file() and path.name not in ("REMOVED", "CHANGES.md"):
+            target = root / path.relative_to(SAMPLE_UPDATES)  # type: ignore[operator]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    for line in (SAMPLE_UPDATES / "REMOVED").read_text().split():
+        (root / line).unlink()  # type: ignore[operator]
+
+
+def test_every_channel_gives_the_new_answer_after_publish(stack: Stack) -> None:
+    before = httpx.get(stack.gateway + "/healthz", timeout=10).json()["index_version"]
+    apply_updates(stack.site_root)
+    job = stack.sync()
+    assert job["status"] == "succeeded", job
+    after = job["index_version"]
+    assert after != before
+    report = job["report"]
+    assert report["added"] and report["changed"] and report["deleted"]
+    assert report["embedded"] < report["chunks"], "unchanged passages must not be embedded again"
+
+    for case in QUESTIONS["after_update"]:
+        web = answered(stack.chat(case["question"]))
+        assert web["source_url"] == stack.site + case["path"]
+        assert web["index_version"] == after
+        sms = sms_text(stack.sms(case["question"], sid="SM" + uuid.uuid4().hex))
+        assert web["source_url"] in sms
+        mail = stack.sink.reply_to(send_mail(stack.smtp_port, case["question"], "Update check"))
+        assert mail is not None
+        body = mail.get_body(preferencelist=("plain",)).get_content()
+        assert web["source_url"] in body
+        full_text = web["text"] + sms + body
+        assert case["new_phrase"] in full_text, (case, web["text"])
+        if case.get("old_phrase"):
+            assert case["old_phrase"] not in web["text"]
+
+    removed = {stack.site + r["path"] for r in QUESTIONS["removed"]}
+    assert removed <= set(report["deleted"])
