@@ -12,6 +12,9 @@ from assistant.actions.answer import answer_question, no_answer
 from content_sync.errors import IndexNotReady
 
 log = logging.getLogger(__name__)
+# A message NLU calls out_of_scope is answered only when the guidance matches it clearly; intent models make
+# mistakes on short questions ("how long do you keep my records?"), and a clear match in the index wins.
+OUT_OF_SCOPE_MIN_SCORE = 0.6
 
 
 class ActionAnswerQuestion(Action):  # type: ignore[misc]
@@ -22,10 +25,15 @@ class ActionAnswerQuestion(Action):  # type: ignore[misc]
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
         question = (tracker.latest_message.get("text") or "").strip()
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        out_of_scope = intent == "out_of_scope"
         try:
-            answer = answer_question(question)
+            answer = answer_question(question, min_score=OUT_OF_SCOPE_MIN_SCORE if out_of_scope else None)
         except IndexNotReady:
             log.warning("asked %r before any index was published", question[:80])
             answer = no_answer(None, "please try again in a minute: the guidance is still being loaded.")
-        dispatcher.utter_message(json_message=answer)
+        if out_of_scope and not answer["answered"]:
+            dispatcher.utter_message(response="utter_out_of_scope")
+        else:
+            dispatcher.utter_message(json_message=answer)
         return []

@@ -62,7 +62,11 @@ def make_answer(result: SearchResult, min_score: float, contact: str) -> dict[st
     }
 
 
-def answer_question(question: str) -> dict[str, Any]:
-    """Search the published index and answer, or say honestly that nothing fits."""
+def answer_question(question: str, min_score: float | None = None) -> dict[str, Any]:
+    """Search the published index and answer, or say honestly that nothing fits.
+
+    `min_score` raises (never lowers) the bar set by ANSWER_MIN_SCORE.
+    """
     settings = get_sync_settings()
-    return make_answer(search(question), settings.answer_min_score, settings.agency_contact)
+    bar = max(settings.answer_min_score, min_score or settings.answer_min_score)
+    return make_answer(search(question), bar, settings.agency_contact)

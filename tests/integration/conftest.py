@@ -1,167 +1,29 @@
-"""The real product on loopback: the sample site, Rasa, the action server, the gateway, email, the worker.
-
-One stack per test session, started by the same launcher `make run` uses, on free ports in a temporary
-DATA_DIR, crawling a copy of the bundled sample site (so tests can publish the sample updates to it).
-"""
+"""Fixtures for the integration tests: a copy of the sample site on loopback, and the real product crawling it."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from twilio.request_validator import RequestValidator
 
 from content_sync.sample_site import serve_in_thread
-from tests.conftest import ROOT, free_port
+from tests.stack import EMAIL_FROM, ROOT, Stack, running_stack, send_mail
 
 SAMPLE_SITE = ROOT / "data" / "sample_site"
 SAMPLE_UPDATES = ROOT / "data" / "sample_site_updates"
 QUESTIONS = json.loads((ROOT / "tests" / "fixtures" / "sample_site_questions.json").read_text())
-EMAIL_FROM = "help@agency.example"
 
-
-class MailSink:
-    """An SMTP server on loopback that keeps what the product sends out."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        messages = self.messages
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-                messages.append(BytesParser(policy=policy.default).parsebytes(envelope.content))  # type: ignore[arg-type]
-                return "250 OK"
-
-        self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-
-    def reply_to(self, message_id: str, timeout: float = 90) -> EmailMessage | None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for message in self.messages:
-                if message_id in str(message.get("In-Reply-To", "")):
-                    return message
-            time.sleep(0.2)
-        return None
-
-
-@dataclass
-class Stack:
-    """Addresses and secrets of the running product."""
-
-    gateway: str
-    site: str
-    site_root: Path
-    smtp_port: int
-    data_dir: Path
-    sync_token: str
-    twilio_token: str
-    sink: MailSink
-    env: dict[str, str] = field(default_factory=dict)
-
-    def chat(self, text: str, session_id: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"text": text} | ({"session_id": session_id} if session_id else {})
-        response = httpx.post(self.gateway + "/api/chat", json=body, timeout=60)
-        assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
-
-    def sms(self, body: str, sid: str, sender: str = "+15550104477", sign: bool = True) -> httpx.Response:
-        params = {
-            "From": sender,
-            "To": "+15005550006",
-            "Body": body,
-            "MessageSid": sid,
-            "AccountSid": "AC" + "0" * 32,
-            "NumMedia": "0",
-        }
-        url = self.gateway + "/sms/twilio"
-        signature = RequestValidator(self.twilio_token).compute_signature(url, params)
-        headers = {"X-Twilio-Signature": signature if sign else "AAAA" + signature[4:]}
-        return httpx.post(url, data=params, headers=headers, timeout=60)
-
-    def sync(self, payload: dict[str, Any] | None = None, timeout: float = 300) -> dict[str, Any]:
-        auth = {"Authorization": f"Bearer {self.sync_token}"}
-        response = httpx.post(self.gateway + "/api/sync", json=payload or {}, headers=auth, timeout=30)
-        assert response.status_code == 202, response.text
-        job_id = response.json()["job_id"]
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            job = httpx.get(f"{self.gateway}/api/sync/{job_id}", headers=auth, timeout=10).json()
-            if job["status"] in ("succeeded", "failed"):
-                return job  # type: ignore[no-any-return]
-            time.sleep(0.3)
-        raise AssertionError(f"sync job {job_id} did not finish in {timeout} s")
-
-
-def send_mail(
-    port: int,
-    body: str | None,
-    subject: str,
-    sender: str = "resident@example.org",
-    headers: dict[str, str] | None = None,
-    html: str | None = None,
-) -> str:
-    import smtplib
-    import uuid
-
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, EMAIL_FROM, subject
-    message_id = f"<{uuid.uuid4().hex}@customer.example>"
-    message["Message-ID"] = message_id
-    for key, value in (headers or {}).items():
-        message[key] = value
-    if body is not None:
-        message.set_content(body)
-    if html is not None:
-        if body is None:
-            message.set_content(html, subtype="html")
-        else:
-            message.add_alternative(html, subtype="html")
-    if body is None and html is None:
-        message.set_content("")
-        message.replace_header("Content-Type", "image/png")
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-        smtp.send_message(message)
-    return message_id
-
-
-def _tree(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (ValueError, OSError, IndexError):
-            pass
-    found, todo = {root}, [root]
-    while todo:
-        pid = todo.pop()
-        kids = {c for c, p in parents.items() if p == pid} - found
-        found |= kids
-        todo += kids
-    return found
+__all__ = ["EMAIL_FROM", "QUESTIONS", "SAMPLE_UPDATES", "Stack", "send_mail"]
 
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("site") / "sample_site"
     shutil.copytree(SAMPLE_SITE, root)
-    server: ThreadingHTTPServer = serve_in_thread(root)
+    server = serve_in_thread(root)
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()
 
@@ -169,75 +31,5 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
 @pytest.fixture(scope="session")
 def stack(site: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     site_url, site_root = site
-    data_dir = tmp_path_factory.mktemp("data")
-    sink = MailSink()
-    sink.controller.start()
-    ports = {name: free_port() for name in ("GATEWAY_PORT", "RASA_PORT", "ACTIONS_PORT", "SMTP_LISTEN_PORT")}
-    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
-    env = {
-        **os.environ,
-        **{k: str(v) for k, v in ports.items()},
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'assistant.db'}",
-        "SYNC_SOURCES": f"{site_url}/sitemap.xml",
-        "ALLOWED_DOMAINS": site_url.removeprefix("http://"),
-        "SYNC_WEBHOOK_TOKEN": "test-sync-token-0123456789",
-        "TWILIO_AUTH_TOKEN": "test-twilio-token-0123456789",
-        "PUBLIC_BASE_URL": gateway,
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(sink.port),
-        "EMAIL_FROM": EMAIL_FROM,
-        "BIND_HOST": "127.0.0.1",
-        "SAMPLE_SITE_PORT": str(free_port()),
-    }
-    env.pop("VIRTUAL_ENV", None)
-    log_path = data_dir / "launcher.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "channels.launcher", "--no-write-env"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    stack = Stack(
-        gateway,
-        site_url,
-        site_root,
-        ports["SMTP_LISTEN_PORT"],
-        data_dir,
-        env["SYNC_WEBHOOK_TOKEN"],
-        env["TWILIO_AUTH_TOKEN"],
-        sink,
-        env,
-    )
-    try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError("the launcher exited:\n" + log_path.read_text()[-4000:])
-            try:
-                if httpx.get(gateway + "/healthz", timeout=3).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            raise AssertionError("the stack never became healthy:\n" + log_path.read_text()[-4000:])
-        yield stack
-    finally:
-        pids = _tree(process.pid)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        sink.controller.stop()
-        log.close()
+    with running_stack(site_url, site_root, tmp_path_factory.mktemp("data")) as running:
+        yield running

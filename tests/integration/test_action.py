@@ -1,0 +1,70 @@
+"""action_answer_question run directly, with a JSON tracker and a CollectingDispatcher, on a real index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from assistant.actions.actions import ActionAnswerQuestion
+from content_sync.search import get_searcher, get_sync_settings
+from content_sync.sync import run_sync
+from tests.integration.test_sync import PAGES, settings_for, site  # noqa: F401 - the loopback site fixture
+
+
+@pytest.fixture
+def index(site: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
+    base, _ = site
+    data = tmp_path / "data"
+    run_sync(settings_for(base, data))
+    monkeypatch.setenv("DATA_DIR", str(data))
+    get_sync_settings.cache_clear()
+    get_searcher.cache_clear()
+    yield base
+    get_sync_settings.cache_clear()
+    get_searcher.cache_clear()
+
+
+def run_action(text: str, intent: str = "ask_question") -> list[dict]:
+    tracker = Tracker.from_dict({"sender_id": "t", "latest_message": {"text": text, "intent": {"name": intent}}})
+    dispatcher = CollectingDispatcher()
+    assert ActionAnswerQuestion().run(dispatcher, tracker, {}) == []
+    return dispatcher.messages
+
+
+def test_answers_with_passage_source_and_version(index: str) -> None:
+    (message,) = run_action("I lost my EBT card, who do I call?")
+    answer = message["custom"]
+    assert answer["answered"] is True
+    assert answer["source_url"] == f"{index}/cards.html"
+    assert answer["text"] in ("Report a lost or stolen card at once.", PAGES["cards.html"][2])
+    assert answer["index_version"] == get_searcher().store.current_version()
+    assert answer["chunk_digest"]
+
+
+def test_says_so_when_nothing_is_good_enough(index: str) -> None:
+    (message,) = run_action("Who won the football world cup in 1998?")
+    answer = message["custom"]
+    assert answer["answered"] is False and answer["source_url"] is None
+    assert "couldn't find" in answer["text"] and "(555) 010-4400" in answer["text"]
+
+
+def test_out_of_scope_gets_the_out_of_scope_response_unless_the_guidance_matches(index: str) -> None:
+    (message,) = run_action("What's a good lasagna recipe?", intent="out_of_scope")
+    assert message["response"] == "utter_out_of_scope" and not message["custom"]
+    (message,) = run_action("When are your offices open on weekdays?", intent="out_of_scope")
+    assert message["custom"]["answered"] and message["custom"]["source_url"] == f"{index}/hours.html"
+
+
+def test_no_index_yet_is_an_honest_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "empty"))
+    get_sync_settings.cache_clear()
+    get_searcher.cache_clear()
+    (message,) = run_action("How do I appeal?")
+    assert message["custom"]["answered"] is False
+    assert "try again in a minute" in message["custom"]["text"]
+    get_sync_settings.cache_clear()
+    get_searcher.cache_clear()
