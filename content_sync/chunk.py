@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from content_sync.parse import ParsedPage
 
 MAX_WORDS = 160
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")  # "a.m. to" does not end a sentence
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ __all__ = ["Hit", "SearchResult", "Searcher", "get_searcher", "get_sync_settings
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk and its cosine similarity to the query."""
+    """A page's best passage for the query, and the page's best cosine similarity to it."""
 
     chunk: Chunk
     score: float
@@ -93,8 +93,8 @@ STOPWORDS = frozenset(
         "las",
     ]
 )
-RRF_K = 10
-LEXICAL_WEIGHT = 0.5
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
+LEXICAL_WEIGHT = 1.0  # dense and lexical ranks count equally
 
 
 def tokens(text: str) -> list[str]:
@@ -157,8 +157,9 @@ class Searcher:
     def search(self, query: str, k: int = 5) -> SearchResult:
         """The best chunks, one per page at most, best first.
 
-        Dense (FAISS) and lexical (BM25) rankings are fused by reciprocal rank; each hit's `score` is its
-        cosine similarity, which is what the answer threshold is calibrated on.
+        Dense (FAISS) and lexical (BM25) rankings are fused by reciprocal rank, and each page's best-fused chunk
+        is its hit. A hit's `score` is the best cosine similarity of any chunk of its page: how clearly the page
+        covers the question, which is what the answer threshold is calibrated on.
         """
         version, lexical = self.current()
         if not version.chunks:
@@ -175,15 +176,15 @@ class Searcher:
             if bm25[row] <= 0:
                 break
             fused[row] += LEXICAL_WEIGHT / (RRF_K + rank)
+        page_best: dict[str, float] = {}
+        for row, chunk in enumerate(version.chunks):
+            page_best[chunk.url] = max(page_best.get(chunk.url, -1.0), float(dense[row]))
         hits: list[Hit] = []
-        seen: set[str] = set()
         for row in np.argsort(-fused, kind="stable"):
-            score = float(dense[row])
             chunk = version.chunks[int(row)]
-            if chunk.url in seen:
+            if any(hit.chunk.url == chunk.url for hit in hits):
                 continue
-            seen.add(chunk.url)
-            hits.append(Hit(chunk, score))
+            hits.append(Hit(chunk, page_best[chunk.url]))
             if len(hits) == k:
                 break
         return SearchResult(query, version.version, hits)

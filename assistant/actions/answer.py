@@ -8,20 +8,18 @@ from typing import Any
 from content_sync.search import SearchResult, get_sync_settings, search
 
 MAX_PASSAGE = 700
-SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n")
+# A sentence ends at . ! ? or : followed by a capital, a digit or an opening mark ("a.m. to" is not an end).
+BOUNDARY = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9¿¡\"'(])|\n")
 
 
 def _passage(text: str) -> str:
-    """Whole sentences up to MAX_PASSAGE characters; never a sentence cut in half unless one is that long."""
-    out = ""
-    for sentence in (s.strip() for s in SENTENCE_END.split(text)):
-        if not sentence:
-            continue
-        joined = f"{out}\n{sentence}" if out else sentence
-        if len(joined) > MAX_PASSAGE:
-            break
-        out = joined
-    return out or text[:MAX_PASSAGE].rsplit(" ", 1)[0] + "…"
+    """The text up to MAX_PASSAGE characters, cut after a whole sentence, its wording and spacing untouched."""
+    if len(text) <= MAX_PASSAGE:
+        return text
+    cuts = [m.start() for m in BOUNDARY.finditer(text) if m.start() <= MAX_PASSAGE]
+    if cuts:
+        return text[: cuts[-1]].strip()
+    return text[:MAX_PASSAGE].rsplit(" ", 1)[0] + "…"
 
 
 def no_answer(index_version: str | None, contact: str) -> dict[str, Any]:

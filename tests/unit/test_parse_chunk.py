@@ -88,3 +88,9 @@ def test_a_changed_sentence_changes_only_its_chunk() -> None:
     after = chunk_page(parse_page("http://site.example/a", HTML.replace("Ask within 30 days.", "Ask within 60 days.")))
     changed = [a.id for a, b in zip(before, after, strict=True) if a.digest != b.digest]
     assert changed == [next(c.id for c in before if "30 days" in c.text)]
+
+
+def test_abbreviations_do_not_end_sentences() -> None:
+    text = "Offices open at 8:00 a.m. to 6:00 p.m. on weekdays. " * 25
+    chunks = chunk_page(parse_page("http://x.example/h", f"<main><h1>Hours</h1><p>{text}</p></main>"))
+    assert all("8:00 a.m. to 6:00 p.m." in c.text for c in chunks)
