@@ -167,11 +167,13 @@ def main() -> None:
         sys.exit("Training the Rasa model failed (see above); fix assistant/ and run `make run` again.")
     env = child_env(settings, model)
     manager = Manager()
+    started = []
     for name, entry in parse_procfile((ROOT / "Procfile").read_text()).processes.items():
         if name == "site" and not settings.uses_sample_site:
             continue
         manager.add_process(name, entry, env=env, cwd=str(ROOT))
-    print(f"Starting {', '.join(manager._processes)}; the first sync runs if no index exists yet.", flush=True)
+        started.append(name)
+    print(f"Starting {', '.join(started)}; the first sync runs if no index exists yet.", flush=True)
     threading.Thread(target=announce_when_ready, args=(settings,), daemon=True).start()
     manager.loop()
     sys.exit(manager.returncode)

@@ -179,6 +179,7 @@ def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 
         "SAMPLE_SITE_PORT": str(free_port()),
     }
     env.pop("VIRTUAL_ENV", None)
+    data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "launcher.log"
     log = log_path.open("w")
     process = subprocess.Popen(
