@@ -139,8 +139,15 @@ class Fetcher:
                     body.extend(chunk)
                     if len(body) > MAX_BYTES:
                         raise FetchRefused(f"{url} is larger than {MAX_BYTES} bytes")
-                response._content = bytes(body)
-                return response
+                # The body is already decoded, so the new response must not claim an encoding or a length.
+                headers = [
+                    (k, v)
+                    for k, v in response.headers.multi_items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                ]
+                return httpx.Response(
+                    response.status_code, headers=headers, content=bytes(body), request=response.request
+                )
         raise FetchRefused(f"{url} redirects more than {MAX_REDIRECTS} times")
 
     def fetch_page(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:

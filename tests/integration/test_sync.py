@@ -171,3 +171,53 @@ def test_crash_while_writing_a_version_changes_nothing(
 def test_one_sync_at_a_time(tmp_path: Path) -> None:
     with sync_lock(tmp_path, wait=False), pytest.raises(SyncBusy), sync_lock(tmp_path, wait=False):
         pass
+
+
+def test_gzip_pages_and_a_redirect_loop(tmp_path: Path) -> None:
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = PAGE.format(title="Compressed", intro="This page came gzip-encoded.", detail="It is read once.", links="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/loop":
+                self.send_response(302)
+                self.send_header("Location", "/loop")
+                self.end_headers()
+                return
+            if self.path == "/away":
+                self.send_response(301)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data")
+                self.end_headers()
+                return
+            if self.path == "/robots.txt":
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = gzip.compress(page.encode())
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        settings = SyncSettings(data_dir=tmp_path, sync_sources=[base + "/page.html"], _env_file=None)  # type: ignore[call-arg]
+        report = run_sync(settings, urls=[base + "/page.html", base + "/loop", base + "/away"])
+    finally:
+        server.shutdown()
+    assert report.added == [base + "/page.html"]
+    reasons = {s["url"]: s["reason"] for s in report.skipped}
+    assert "redirects more than 5 times" in reasons[base + "/loop"]
+    assert "outside ALLOWED_DOMAINS" in reasons[base + "/away"]
+    chunks = IndexStore(settings.index_dir).load().chunks
+    assert any("gzip-encoded" in c.text for c in chunks)
