@@ -140,13 +140,13 @@ class Fetcher:
                     if len(body) > MAX_BYTES:
                         raise FetchRefused(f"{url} is larger than {MAX_BYTES} bytes")
                 # The body is already decoded, so the new response must not claim an encoding or a length.
-                headers = [
+                kept = [
                     (k, v)
                     for k, v in response.headers.multi_items()
                     if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
                 ]
                 return httpx.Response(
-                    response.status_code, headers=headers, content=bytes(body), request=response.request
+                    response.status_code, headers=kept, content=bytes(body), request=response.request
                 )
         raise FetchRefused(f"{url} redirects more than {MAX_REDIRECTS} times")
 
