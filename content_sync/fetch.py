@@ -145,9 +145,7 @@ class Fetcher:
                     for k, v in response.headers.multi_items()
                     if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
                 ]
-                return httpx.Response(
-                    response.status_code, headers=kept, content=bytes(body), request=response.request
-                )
+                return httpx.Response(response.status_code, headers=kept, content=bytes(body), request=response.request)
         raise FetchRefused(f"{url} redirects more than {MAX_REDIRECTS} times")
 
     def fetch_page(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
