@@ -16,7 +16,7 @@ CHROMIUM := /usr/bin/chromium
 
 help:
 	@echo "make run      install what is missing, train Rasa if needed, start everything (Ctrl-C stops all)"
-	@echo "make test     install what is missing and run the whole test suite"
+	@echo "make test     install what is missing, lint, and run the whole test suite"
 	@echo "make install  create .venv (Python 3.11) and .venv-rasa (Python 3.10), install Chromium"
 	@echo "make train    train the Rasa model if the training data changed"
 	@echo "make sync     run an incremental sync in the foreground (needs the sources to be up)"
@@ -51,7 +51,7 @@ train: install
 run: install
 	$(VENV)/bin/python -m channels.launcher
 
-test: install train
+test: install train lint
 	$(VENV)/bin/python -m pytest
 
 sync: install
