@@ -37,6 +37,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _tree(root: int) -> set[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -219,8 +225,12 @@ def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 
     finally:
         pids = _tree(process.pid)
         process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_port_open(p) for p in ports.values()):
+            time.sleep(0.25)
+        still_open = [name for name, p in ports.items() if _port_open(p)]
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             pass
         for pid in pids:
@@ -230,3 +240,5 @@ def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 
                 pass
         sink.controller.stop()
         log.close()
+    if still_open:
+        raise AssertionError(f"SIGTERM left {still_open} open after 15 s; see {log_path}")
