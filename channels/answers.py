@@ -71,8 +71,12 @@ def render_sms(answers: list[Answer], limit: int) -> str:
     return "\n\n".join(parts) or "Sorry, I have no answer for that. Please try asking in other words."
 
 
-def render_email(answers: list[Answer], question: str) -> str:
-    """A plain-text email body: the full answer, its source and date, and the question quoted below."""
+def render_email(answers: list[Answer]) -> str:
+    """A plain-text email body: the full answer, its source, the page's date and the guidance version.
+
+    The customer's own text is not quoted back: a forged sender must not be able to make the agency's
+    address deliver text of their choosing.
+    """
     parts = []
     for answer in answers:
         part = answer.text
@@ -83,9 +87,8 @@ def render_email(answers: list[Answer], question: str) -> str:
             part += f"\nGuidance version: {answer.index_version}"
         parts.append(part)
     body = "\n\n".join(parts) or "Sorry, I have no answer for that."
-    quoted = "\n".join("> " + line for line in question.splitlines()[:20])
     note = "This reply was written by the agency's automated assistant from our published guidance."
-    return f"Hello,\n\n{body}\n\n{note}\n\nYou wrote:\n{quoted}\n"
+    return f"Hello,\n\n{body}\n\n{note}\n"
 
 
 def render_text(answers: list[Answer]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.deps import SettingsDep
+from channels.deps import SettingsDep, get_channel_store, get_job_store
 from channels.rasa_client import is_up
+from channels.settings import get_settings
 from channels.sms.routes import router as sms_router
 from channels.sync_api.routes import router as sync_router
 from channels.webchat.routes import router as webchat_router
@@ -23,22 +26,45 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY_BYTES with 413 before reading them."""
+    """Refuse request bodies over MAX_BODY_BYTES with 413, by Content-Length or by counting a chunked body."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                response = JSONResponse(
-                    {"error": f"request body is larger than {MAX_BODY_BYTES} bytes; send a shorter message"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = JSONResponse(
+            {"error": f"request body is larger than {MAX_BODY_BYTES} bytes; send a shorter message"}, status_code=413
+        )
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await too_large(scope, receive, send)
+            return
+        received = 0
+        refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request" and not refused:
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    refused = True
+                    await too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}  # the route stops reading; its own reply is dropped
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 def _describe(errors: list[Any]) -> str:
@@ -54,7 +80,15 @@ def _describe(errors: list[Any]) -> str:
 
 def create_app() -> FastAPI:
     """Build the gateway. Settings are read when the first request needs them, not at import."""
-    app = FastAPI(title="Public-service assistant gateway", docs_url="/api/docs", redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings = get_settings()  # fails start-up on a bad setting, naming it
+        get_channel_store(settings)  # create the tables once, before any request races to
+        get_job_store(settings)
+        yield
+
+    app = FastAPI(title="Public-service assistant gateway", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)

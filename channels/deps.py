@@ -42,7 +42,8 @@ def require_sync_token(settings: SettingsDep, authorization: Annotated[str | Non
     """The publish webhook's bearer token, compared in constant time."""
     expected = settings.sync_webhook_token.get_secret_value()
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not expected or not secrets.compare_digest(token.strip(), expected):
+    given = token.strip().encode("utf-8", "replace")
+    if scheme.lower() != "bearer" or not expected or not secrets.compare_digest(given, expected.encode()):
         raise HTTPException(
             status_code=401,
             detail="a valid 'Authorization: Bearer <SYNC_WEBHOOK_TOKEN>' header is required",

@@ -128,7 +128,7 @@ def announce_when_ready(settings: Settings) -> None:
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
         try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+            if httpx.get(base + "/healthz", timeout=2, trust_env=False).status_code == 200:
                 break
         except httpx.HTTPError:
             pass

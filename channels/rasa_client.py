@@ -20,23 +20,33 @@ class RasaClient:
         self.timeout = timeout
 
     async def send(self, sender: str, text: str, retries: int = 2) -> list[dict[str, Any]]:
-        """Rasa's reply messages for `text` from conversation `sender`. Retries while Rasa restarts."""
-        last: Exception | None = None
+        """Rasa's reply messages for `text` from conversation `sender`.
+
+        Only a refused connection (Rasa restarting) is retried: a message Rasa may already have read is never
+        sent twice.
+        """
         async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
             for attempt in range(retries + 1):
                 try:
                     response = await client.post(
                         f"{self.base_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
                     )
-                    response.raise_for_status()
-                    messages = response.json()
-                    if not isinstance(messages, list):
-                        raise RasaUnavailable(f"Rasa answered {type(messages).__name__}, not a list")
-                    return messages
-                except (httpx.HTTPError, ValueError) as exc:
-                    last = exc
+                    break
+                except httpx.ConnectError as exc:
+                    if attempt == retries:
+                        raise RasaUnavailable(f"Rasa at {self.base_url} refused the connection: {exc}") from exc
                     await asyncio.sleep(0.5 * (attempt + 1))
-        raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {last}")
+                except httpx.HTTPError as exc:
+                    raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {exc!r}") from exc
+        if response.status_code != 200:
+            raise RasaUnavailable(f"Rasa at {self.base_url} answered HTTP {response.status_code}")
+        try:
+            messages = response.json()
+        except ValueError as exc:
+            raise RasaUnavailable(f"Rasa at {self.base_url} answered something that is not JSON") from exc
+        if not isinstance(messages, list):
+            raise RasaUnavailable(f"Rasa answered {type(messages).__name__}, not a list")
+        return messages
 
     def send_sync(self, sender: str, text: str) -> list[dict[str, Any]]:
         """`send` for code that is not async (the CLI, the email worker thread)."""

@@ -34,18 +34,18 @@ class ChannelStore:
                 sa.select(sms_messages.c.reply_twiml).where(sms_messages.c.message_sid == message_sid)
             ).scalar()
 
-    def record_sms(self, message_sid: str, sender: str, body: str) -> None:
-        """Keep the inbound message before anything else happens, so none is lost."""
-        with self.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(sms_messages.c.message_sid).where(sms_messages.c.message_sid == message_sid)
-            ).first()
-            if not exists:
+    def claim_sms(self, message_sid: str, sender: str, body: str) -> bool:
+        """Keep the inbound message before anything else happens. False when this MessageSid was seen before."""
+        try:
+            with self.engine.begin() as conn:
                 conn.execute(
                     sms_messages.insert().values(
                         message_sid=message_sid, sender=sender, body=body, received_at=datetime.now(UTC)
                     )
                 )
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def save_sms_reply(self, message_sid: str, twiml: str) -> None:
         with self.engine.begin() as conn:

@@ -63,9 +63,12 @@ class DomainPolicy:
     entries: list[str]
 
     def check(self, url: str) -> None:
-        """Raise FetchRefused unless the URL's host is named in ALLOWED_DOMAINS and resolves safely."""
+        """Raise FetchRefused unless the URL's host (with its port, or any port) is named in ALLOWED_DOMAINS."""
         host, port = _host_port(url)
-        named = any(entry in (host, f"{host}:{port}") for entry in self.entries)
+        names = {host, f"{host}:{port}"}
+        if ":" in host:  # an IPv6 address is written in brackets in ALLOWED_DOMAINS, as in URLs
+            names |= {f"[{host}]", f"[{host}]:{port}"}
+        named = any(entry in names for entry in self.entries)
         if not named:
             raise FetchRefused(
                 f"{url} is outside ALLOWED_DOMAINS ({', '.join(self.entries)}); add its host to fetch it"
@@ -79,6 +82,20 @@ class DomainPolicy:
         except FetchRefused:
             return False
         return True
+
+
+@dataclass
+class Discovery:
+    """The pages a crawl found. `complete` is False when a sitemap or page could not be read, so a page
+    missing from `urls` may still exist and must not be deleted for its absence."""
+
+    urls: dict[str, None] = field(default_factory=dict)
+    skips: list[tuple[str, str]] = field(default_factory=list)
+    complete: bool = True
+
+    def fail(self, url: str, reason: str) -> None:
+        self.skips.append((url, reason))
+        self.complete = False
 
 
 @dataclass
@@ -185,53 +202,54 @@ class Fetcher:
         result.text = response.text
         return result
 
-    def discover(self, sources: Iterable[str], max_pages: int) -> tuple[list[str], list[tuple[str, str]]]:
-        """List page URLs from sitemaps, or by following links from start pages. Returns (urls, skips)."""
-        found: dict[str, None] = {}
-        skips: list[tuple[str, str]] = []
+    def discover(self, sources: Iterable[str], max_pages: int) -> Discovery:
+        """List page URLs from sitemaps, or by following links from start pages."""
+        found = Discovery()
         for source in sources:
             if source.endswith(".xml") or "sitemap" in source.rsplit("/", 1)[-1]:
-                self._walk_sitemap(source, found, skips, max_pages, depth=0)
+                self._walk_sitemap(source, found, max_pages, depth=0)
             else:
-                self._follow_links(source, found, skips, max_pages)
-        return list(found), skips
+                self._follow_links(source, found, max_pages)
+        return found
 
-    def _walk_sitemap(
-        self, url: str, found: dict[str, None], skips: list[tuple[str, str]], max_pages: int, depth: int
-    ) -> None:
+    def _walk_sitemap(self, url: str, found: Discovery, max_pages: int, depth: int) -> None:
         try:
             response = self._get(url, {})
         except (FetchRefused, httpx.HTTPError) as exc:
-            skips.append((url, f"sitemap not fetched: {exc}"))
+            found.fail(url, f"sitemap not fetched: {exc}")
             return
         if response.status_code != 200:
-            skips.append((url, f"sitemap returned HTTP {response.status_code}"))
+            found.fail(url, f"sitemap returned HTTP {response.status_code}")
             return
         soup = BeautifulSoup(response.content, "xml")
         if soup.find("sitemapindex") is not None and depth < 3:
             for loc in soup.select("sitemap > loc"):
-                self._walk_sitemap(loc.get_text(strip=True), found, skips, max_pages, depth + 1)
+                self._walk_sitemap(loc.get_text(strip=True), found, max_pages, depth + 1)
             return
         locs = soup.select("url > loc")
         if not locs:
-            skips.append((url, "sitemap has no <url><loc> entries"))
+            found.fail(url, "sitemap has no <url><loc> entries")
         for loc in locs:
             page = normalise_url(loc.get_text(strip=True))
             if not self.policy.allows(page):
-                skips.append((page, "outside ALLOWED_DOMAINS"))
-            elif len(found) < max_pages:
-                found[page] = None
+                found.skips.append((page, "outside ALLOWED_DOMAINS"))
+            elif len(found.urls) < max_pages:
+                found.urls[page] = None
 
-    def _follow_links(self, start: str, found: dict[str, None], skips: list[tuple[str, str]], max_pages: int) -> None:
+    def _follow_links(self, start: str, found: Discovery, max_pages: int) -> None:
         queue = [normalise_url(start)]
         seen = set(queue)
-        while queue and len(found) < max_pages:
+        while queue and len(found.urls) < max_pages:
             url = queue.pop(0)
             result = self.fetch_page(url)
             if result.skip_reason or not result.text:
-                skips.append((url, result.skip_reason or f"HTTP {result.status}"))
+                reason = result.skip_reason or f"HTTP {result.status}"
+                if result.gone or reason.startswith(("disallowed", "content type")):
+                    found.skips.append((url, reason))
+                else:  # an error: the links on that page are unknown, so absence proves nothing
+                    found.fail(url, reason)
                 continue
-            found[url] = None
+            found.urls[url] = None
             for anchor in BeautifulSoup(result.text, "lxml").find_all("a", href=True):
                 if not isinstance(anchor, Tag):
                     continue

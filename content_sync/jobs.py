@@ -70,8 +70,8 @@ class JobStore:
             )
             for job in queued:
                 waiting = json.loads(job["urls"]) if job["urls"] else None
-                if waiting is None and (urls is None or not full):
-                    return str(job["id"])  # an incremental job of everything covers any targeted one
+                if waiting is None:
+                    return str(job["id"])  # a queued job of every source covers any targeted one of its kind
                 if waiting is not None and urls is not None:
                     merged = sorted(set(waiting) | set(urls))
                     conn.execute(sync_jobs.update().where(sync_jobs.c.id == job["id"]).values(urls=json.dumps(merged)))

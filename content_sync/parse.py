@@ -17,7 +17,6 @@ CHROME = [
     "iframe",
     "form",
     "nav",
-    "header",
     "footer",
     "aside",
     "[role=navigation]",
@@ -32,7 +31,10 @@ CHROME = [
 ]
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
 BLOCKS = {"p", "li", "dt", "dd", "blockquote", "pre", "caption", "tr", "address", "figcaption"}
+LEAF_CONTAINERS = {"div", "section"}  # text straight inside these counts when they hold no blocks
 SPACE = re.compile(r"\s+")
+SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)\]])")
+SPACE_AFTER_OPENING = re.compile(r"([(\[])\s+")
 
 
 @dataclass
@@ -60,7 +62,9 @@ class ParsedPage:
 
 
 def _clean(text: str) -> str:
-    return SPACE.sub(" ", text).strip()
+    """Fold white space; `get_text(" ")` puts a space before punctuation after a link, which goes too."""
+    text = SPACE.sub(" ", text).strip()
+    return SPACE_AFTER_OPENING.sub(r"\1", SPACE_BEFORE_PUNCTUATION.sub(r"\1", text))
 
 
 def _main(soup: BeautifulSoup) -> Tag:
@@ -78,17 +82,23 @@ def parse_page(url: str, html: str) -> ParsedPage:
     html_tag = soup.find("html")
     language = str(html_tag.get("lang")) if isinstance(html_tag, Tag) and html_tag.get("lang") else None
     main = _main(soup)
-    for selector in CHROME:
+    # A <header> inside <main> or <article> is the article's own (its title, an intro); the site's is outside.
+    selectors = CHROME if main.name in ("main", "article") else [*CHROME, "header"]
+    for selector in selectors:
         for chrome in main.select(selector):
             chrome.decompose()
 
     last_updated = None
-    time_tag = main.select_one(".last-updated time[datetime], time[datetime]")
+    time_tag = main.select_one(".last-updated time[datetime]") or main.select_one("[class*=updated] time[datetime]")
     if isinstance(time_tag, Tag):
         last_updated = str(time_tag.get("datetime"))
-        parent = time_tag.find_parent(class_="last-updated")
+        parent = time_tag.find_parent(class_=re.compile("updated"))
         if isinstance(parent, Tag):
             parent.decompose()
+    else:
+        modified = soup.select_one('meta[property="article:modified_time"][content]')
+        if isinstance(modified, Tag):
+            last_updated = str(modified.get("content"))
 
     h1 = main.find("h1") or soup.find("h1")
     title_tag = soup.find("title")
@@ -97,8 +107,11 @@ def parse_page(url: str, html: str) -> ParsedPage:
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     current = Section(headings=(title,))
-    for element in main.find_all(list(HEADINGS) + list(BLOCKS)):
+    wanted = list(HEADINGS) + list(BLOCKS) + list(LEAF_CONTAINERS)
+    for element in main.find_all(wanted):
         if not isinstance(element, Tag):
+            continue
+        if element.name in LEAF_CONTAINERS and element.find(wanted) is not None:
             continue
         if element.name in HEADINGS:
             level, text = HEADINGS[element.name], _clean(element.get_text(" "))

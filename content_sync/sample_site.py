@@ -32,7 +32,10 @@ class SiteHandler(SimpleHTTPRequestHandler):
             return
         body = path.read_bytes()
         if path.suffix in TEMPLATED:
-            body = body.replace(b"{{BASE_URL}}", self.base_url.encode())
+            # The address the client used, so a site bound to 0.0.0.0 still lists fetchable URLs.
+            host = self.headers.get("Host")
+            base = f"http://{host}" if host else self.base_url
+            body = body.replace(b"{{BASE_URL}}", base.encode())
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
             self.send_response(304)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+HOST_ENTRY = re.compile(r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$")
 
 
 def _split_csv(value: object) -> object:
@@ -50,6 +52,14 @@ class SyncSettings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"{url!r} is not an http(s) URL; give sitemap URLs or start pages, comma-separated")
         return urls
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _hosts(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if not HOST_ENTRY.match(entry):
+                raise ValueError(f"{entry!r} is not a host or host:port such as agency.gov or 127.0.0.1:8080")
+        return entries
 
     @field_validator("sync_schedule")
     @classmethod

@@ -104,6 +104,8 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
     started = time.perf_counter()
     store = IndexStore(settings.index_dir)
     previous: IndexVersion | None = store.load() if store.current_version() else None
+    if previous and previous.meta.get("model") != settings.embedding_model:
+        full = True  # vectors from another model cannot be reused
     report = SyncReport(kind="full" if full else ("targeted" if urls else "incremental"))
     report.previous_version = previous.version if previous else None
     old_pages: dict[str, dict[str, Any]] = dict(previous.pages) if previous else {}
@@ -118,19 +120,25 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
     policy = DomainPolicy(settings.domains)
     with Fetcher(policy, settings.sync_user_agent) as fetcher:
         with _timed(report, "discover"):
+            complete = True
             if urls:
                 targets = [normalise_url(u) for u in urls]
             else:
-                targets, skips = fetcher.discover(settings.sources, settings.sync_max_pages)
-                for url, reason in skips:
+                found = fetcher.discover(settings.sources, settings.sync_max_pages)
+                targets, complete = list(found.urls), found.complete
+                for url, reason in found.skips:
                     report.skip(url, reason)
         report.discovered = len(targets)
         if not urls:
-            for url in set(old_pages) - set(targets):
-                report.deleted.append(url)
-                old_pages.pop(url)
-
-        new_pages: dict[str, dict[str, Any]] = {} if urls is None else dict(old_pages)
+            absent = sorted(set(old_pages) - set(targets))
+            if complete:  # a page that left a sitemap that was read whole is deleted
+                report.deleted.extend(absent)
+                for url in absent:
+                    old_pages.pop(url)
+            elif absent:  # part of the sitemap could not be read: ask each missing page itself
+                report.errors.append(f"discovery was incomplete; re-checking {len(absent)} known pages one by one")
+                targets += absent
+        new_pages: dict[str, dict[str, Any]] = dict(old_pages) if urls else {}
         page_chunks: dict[str, list[Chunk]] = {}
         for n, url in enumerate(targets, 1):
             progress("fetch", n, len(targets))
@@ -215,7 +223,6 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
     with _timed(report, "publish"):
         progress("publish", 0, 1)
         report.chunks, report.pages = len(all_chunks), len(new_pages)
-        report.seconds["total"] = round(time.perf_counter() - started, 3)
         meta = {"model": settings.embedding_model, "report": report.summary()}
         report.index_version = store.publish(all_chunks, matrix, new_pages, meta)
         store.prune(settings.sync_keep_versions)

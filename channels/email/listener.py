@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.answers import answers_from_rasa, render_email
-from channels.email.read import read_mail
+from channels.email.read import InboundMail, read_mail
 from channels.email.send import build_reply, send_message
 from channels.rasa_client import RasaClient, RasaUnavailable
 from channels.settings import Settings
@@ -67,6 +67,12 @@ class Spool:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"envelope_from": ""}
         return raw, meta
 
+    def note(self, msg_id: str, meta: dict[str, Any]) -> None:
+        """Replace a waiting message's notes (atomically)."""
+        tmp = self.root / "tmp" / f"{msg_id}.json"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, self.root / "inbox" / f"{msg_id}.json")
+
     def finish(self, msg_id: str, where: str, note: dict[str, Any]) -> None:
         shutil.move(self.root / "inbox" / f"{msg_id}.eml", self.root / where / f"{msg_id}.eml")
         (self.root / where / f"{msg_id}.json").write_text(json.dumps(note, indent=1))
@@ -107,18 +113,18 @@ class Answerer:
         self.rasa = RasaClient(settings.rasa_url)
 
     def process(self, msg_id: str) -> bool:
-        """Handle one message; False means keep it and try again later."""
-        raw, meta = self.spool.read(msg_id)
+        """Handle one message; False means keep it and try again later. Nothing here may kill the worker."""
         try:
-            mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
+            return self._process(msg_id)
         except Exception as exc:
-            log.exception("message %s could not be read", msg_id)
-            self.spool.finish(msg_id, "failed", {"error": f"unreadable: {type(exc).__name__}: {exc}"})
+            log.exception("message %s failed", msg_id)
+            self.spool.finish(msg_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
             return True
-        if mail.skip_reason:
-            log.info("message %s not answered: %s", msg_id, mail.skip_reason)
-            self.spool.finish(msg_id, "skipped", {"reason": mail.skip_reason})
-            return True
+
+    def _reply_body(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> str | None:
+        """The reply's text, made once: a retry after an SMTP failure does not ask Rasa again."""
+        if meta.get("reply_body"):
+            return str(meta["reply_body"])
         if not mail.question:
             body = NO_QUESTION
         elif len(mail.question) > self.settings.max_message_chars:
@@ -131,10 +137,33 @@ class Answerer:
                 answers = answers_from_rasa(self.rasa.send_sync(f"email:{mail.sender.lower()}", mail.question))
             except RasaUnavailable as exc:
                 log.warning("message %s waits for Rasa: %s", msg_id, exc)
-                return False
-            body = render_email(answers, mail.question)
+                return None
+            body = render_email(answers)
+        self.spool.note(msg_id, {**meta, "reply_body": body})
+        return body
+
+    def _process(self, msg_id: str) -> bool:
+        raw, meta = self.spool.read(msg_id)
+        mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
+        if mail.skip_reason:
+            log.info("message %s not answered: %s", msg_id, mail.skip_reason)
+            self.spool.finish(msg_id, "skipped", {"reason": mail.skip_reason})
+            return True
+        body = self._reply_body(msg_id, mail, meta)
+        if body is None:
+            return False
         try:
             send_message(self.settings, build_reply(mail, body, self.settings.email_from))
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            log.warning("message %s: the reply was refused for good: %s", msg_id, exc)
+            self.spool.finish(msg_id, "failed", {"to": mail.sender, "error": f"refused: {exc}"})
+            return True
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:
+                self.spool.finish(msg_id, "failed", {"to": mail.sender, "error": f"SMTP {exc.smtp_code}: {exc}"})
+                return True
+            log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
+            return False
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
             return False
@@ -143,16 +172,17 @@ class Answerer:
         return True
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
+        """Answer every waiting message in order; one that must wait does not hold up the others."""
         backoff = 1.0
         while not stop.is_set():
             pending = self.spool.waiting()
-            stuck = False
+            waiting = 0
             for msg_id in pending:
-                if stop.is_set() or not self.process(msg_id):
-                    stuck = True
+                if stop.is_set():
                     break
-            backoff = min(backoff * 2, 30.0) if stuck else 1.0
-            wake.wait(backoff if stuck or not pending else 0.1)
+                waiting += not self.process(msg_id)
+            backoff = min(backoff * 2, 30.0) if waiting else 1.0
+            wake.wait(backoff if waiting or not pending else 0.1)
             wake.clear()
 
 

@@ -10,8 +10,13 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
 from bs4 import BeautifulSoup
+from bs4.element import NavigableString
 
-QUOTE_HEADER = re.compile(r"^\s*(On .{3,200} wrote:|-----\s*Original Message\s*-----|From: .+)\s*$", re.I)
+QUOTE_HEADER = re.compile(r"^\s*(On .{3,200} wrote:|-----\s*Original Message\s*-----|From:.*)\s*$", re.I)
+ADDRESS = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
+MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s]+>$")
+HTML_QUOTES = ("blockquote", ".gmail_quote", ".moz-cite-prefix")
+HTML_HISTORY_STARTS = ("#divRplyFwdMsg", "#appendonsend", "hr")  # everything after these is the old thread
 SIGN_OFF = re.compile(
     r"^\s*(thanks|thank you|many thanks|regards|kind regards|best regards|best|cheers|sincerely|yours)\b[ ,.!]*$", re.I
 )
@@ -28,6 +33,14 @@ class InboundMail:
     references: str
     question: str
     skip_reason: str | None = None
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's text; a header the parser rejects (a folded address, a bad encoded word) comes back raw."""
+    try:
+        return str(message.get(name, ""))
+    except (ValueError, IndexError, TypeError, LookupError):
+        return next((str(v) for k, v in message.raw_items() if k.lower() == name.lower()), "")
 
 
 def parse_bytes(raw: bytes) -> EmailMessage:
@@ -53,8 +66,14 @@ def _body_text(message: EmailMessage) -> str:
         return ""
     if part.get_content_type() == "text/html":
         soup = BeautifulSoup(content, "lxml")
-        for tag in soup(["script", "style", "blockquote"]):
+        for tag in soup(["script", "style"]):
             tag.decompose()
+        for selector in HTML_QUOTES:
+            for tag in soup.select(selector):
+                tag.decompose()
+        for selector in HTML_HISTORY_STARTS:
+            for tag in soup.select(selector):
+                tag.replace_with(NavigableString("\n-----Original Message-----\n"))
         content = soup.get_text("\n")
     return content
 
@@ -73,17 +92,17 @@ def question_from_text(text: str) -> str:
 
 def skip_reason(message: EmailMessage, envelope_from: str, own_address: str) -> str | None:
     """Why this message must not be answered (auto-replies, bounces, lists, our own mail), or None."""
-    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    auto = (_header(message, "Auto-Submitted") or "no").strip().lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
-    if str(message.get("Precedence", "")).strip().lower() in ("bulk", "junk", "list", "auto_reply"):
+    if _header(message, "Precedence").strip().lower() in ("bulk", "junk", "list", "auto_reply"):
         return "Precedence: bulk/junk/list"
     for header in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id"):
-        if message.get(header) is not None:
+        if header in message:
             return f"{header} header"
     if message.get_content_type() == "multipart/report":
         return "delivery report (bounce)"
-    sender = parseaddr(str(message.get("From", "")))[1].lower()
+    sender = parseaddr(_header(message, "From"))[1].lower()
     if not envelope_from or envelope_from == "<>":
         return "empty envelope sender (a bounce)"
     local = (sender or envelope_from).split("@")[0]
@@ -95,20 +114,28 @@ def skip_reason(message: EmailMessage, envelope_from: str, own_address: str) -> 
 
 
 def read_mail(raw: bytes, envelope_from: str, own_address: str) -> InboundMail:
-    """Everything needed to answer one message, or the reason not to."""
+    """Everything needed to answer one message, or the reason not to.
+
+    The reply goes to the From address (or the envelope sender), never to Reply-To: a reply is only ever
+    sent back to whoever the message says sent it.
+    """
     message = parse_bytes(raw)
-    reply_to = getaddresses([str(message.get("Reply-To", ""))])
-    from_ = getaddresses([str(message.get("From", ""))])
-    sender = next((addr for _, addr in reply_to + from_ if "@" in addr), envelope_from)
-    subject = " ".join(str(message.get("Subject", "")).split())
+    from_ = _header(message, "From")
+    bracketed = re.findall(r"<([^<>\s]+)>", from_)
+    candidates = bracketed + [addr for _, addr in getaddresses([from_])] + [envelope_from]
+    sender = next((addr for addr in candidates if ADDRESS.match(addr or "")), "")
+    subject = " ".join(_header(message, "Subject").split())
     question = question_from_text(_body_text(message))
     if not question:
         question = SUBJECT_PREFIX.sub("", subject).strip()
+    message_id = _header(message, "Message-ID").strip()
+    references = " ".join(ref for ref in _header(message, "References").split() if MESSAGE_ID.match(ref))
+    reason = skip_reason(message, envelope_from, own_address)
     return InboundMail(
         sender=sender,
         subject=subject,
-        message_id=str(message["Message-ID"]).strip() if message.get("Message-ID") else None,
-        references=" ".join(str(message.get("References", "")).split()),
+        message_id=message_id if MESSAGE_ID.match(message_id) else None,
+        references=references,
         question=question,
-        skip_reason=skip_reason(message, envelope_from, own_address),
+        skip_reason=reason or (None if sender else "no valid sender address to answer"),
     )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from channels.deps import JobStoreDep, SettingsDep, SyncTokenDep
 from content_sync.fetch import DomainPolicy
@@ -36,13 +37,13 @@ async def queue_sync(request: Request, settings: SettingsDep, jobs: JobStoreDep)
                 status_code=422,
                 detail=f"these URLs are outside ALLOWED_DOMAINS ({', '.join(settings.domains)}): {outside[:10]}",
             )
-    job_id = jobs.enqueue(urls=body.urls or None, full=body.full, requested_by="webhook")
+    job_id = await run_in_threadpool(jobs.enqueue, body.urls or None, body.full, "webhook")
     return JSONResponse({"job_id": job_id}, status_code=202)
 
 
 @router.get("/{job_id}")
 async def sync_status(job_id: str, jobs: JobStoreDep) -> dict[str, Any]:
-    job = jobs.get(job_id)
+    job = await run_in_threadpool(jobs.get, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail=f"no sync job {job_id!r}")
     return job

@@ -179,3 +179,16 @@ def test_auto_replies_and_own_mail_are_not_answered(stack: Stack) -> None:
     assert stack.sink.reply_to(own, timeout=2) is None
     skipped = list((stack.data_dir / "mail" / "skipped").glob("*.json"))
     assert len(skipped) >= 2
+
+
+def test_odd_tokens_and_chunked_bodies_get_clean_errors(stack: Stack) -> None:
+    odd = {"Authorization": "Bearer café".encode()}
+    assert httpx.post(stack.gateway + "/api/sync", json={}, headers=odd).status_code == 401
+
+    def chunks():  # no Content-Length: the gateway must count
+        for _ in range(40):
+            yield b'{"text": "' + b"a" * 4000
+        yield b'"}'
+
+    response = httpx.post(stack.gateway + "/api/chat", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "larger than" in response.json()["error"]

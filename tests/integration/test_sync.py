@@ -221,3 +221,38 @@ def test_gzip_pages_and_a_redirect_loop(tmp_path: Path) -> None:
     assert "outside ALLOWED_DOMAINS" in reasons[base + "/away"]
     chunks = IndexStore(settings.index_dir).load().chunks
     assert any("gzip-encoded" in c.text for c in chunks)
+
+
+def test_a_sitemap_that_fails_for_a_moment_deletes_nothing(site: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = site
+    names = list(PAGES)
+    (root / "a.xml").write_text(
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>{{{{BASE_URL}}}}/{n}</loc></url>" for n in names[:1])
+        + "</urlset>"
+    )
+    (root / "b.xml").write_text(
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        + "".join(f"<url><loc>{{{{BASE_URL}}}}/{n}</loc></url>" for n in names[1:])
+        + "</urlset>"
+    )
+    (root / "index.xml").write_text(
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>{{BASE_URL}}/a.xml</loc></sitemap><sitemap><loc>{{BASE_URL}}/b.xml</loc></sitemap></sitemapindex>"
+    )
+    settings = settings_for(base, tmp_path / "data", source="/index.xml")
+    assert len(run_sync(settings).added) == len(PAGES)
+    (root / "b.xml").unlink()  # b.xml is unreadable now, but its pages still exist
+    (root / names[2]).unlink()  # except this one, which is really gone
+    report = run_sync(settings)
+    assert report.deleted == [f"{base}/{names[2]}"]
+    assert report.pages == len(PAGES) - 1
+    assert any("incomplete" in e for e in report.errors)
+
+
+def test_sample_site_lists_urls_at_the_address_it_was_asked_on(site: tuple[str, Path]) -> None:
+    import httpx
+
+    base, _ = site
+    sitemap = httpx.get(base + "/sitemap.xml", headers={"Host": "agency.test:8080"}).text
+    assert "<loc>http://agency.test:8080/appeals.html</loc>" in sitemap

@@ -66,3 +66,33 @@ def test_auto_replies_bounces_and_own_mail_are_skipped() -> None:
     assert read_mail(raw(From="MAILER-DAEMON@example.org"), "MAILER-DAEMON@example.org", OWN).skip_reason
     assert read_mail(raw(From=OWN), OWN, OWN).skip_reason == "mail from the assistant itself"
     assert read_mail(raw(Auto_Submitted="no"), "r@example.org", OWN).skip_reason is None
+
+
+def test_hostile_headers_cannot_break_the_reply() -> None:
+    from channels.email.send import build_reply
+
+    evil = (
+        b"From: =?utf-8?q?Bob=0ABcc:_x@evil.example?= <r@example.org>\r\nTo: help@agency.example\r\n"
+        b"Subject: =?utf-8?q?Hi=0ABcc:_y@evil.example?=\r\nMessage-ID: =?utf-8?q?a=0Ab?=\r\n"
+        b"References: <ok@example.org> <<<@@>\r\nReply-To: victim@elsewhere.example\r\n\r\nHow do I apply?\r\n"
+    )
+    mail = read_mail(evil, "r@example.org", OWN)
+    assert mail.sender == "r@example.org"  # From, never Reply-To
+    assert mail.message_id is None and mail.references == "<ok@example.org>"
+    reply = build_reply(mail, "body", OWN)
+    assert "\n" not in str(reply["Subject"]) and reply["Bcc"] is None
+    assert str(reply["To"]) == "r@example.org"
+
+
+def test_outlook_html_quote_is_dropped() -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "r@example.org", OWN, "RE: Q"
+    message.set_content(
+        "<p>When do I get paid?</p><div id='divRplyFwdMsg'><b>From:</b> Assistant</div><p>old answer</p>",
+        subtype="html",
+    )
+    assert read_mail(bytes(message), "r@example.org", OWN).question == "When do I get paid?"
+
+
+def test_a_sender_without_a_valid_address_is_not_answered() -> None:
+    assert read_mail(raw(From="nobody"), "", OWN).skip_reason

@@ -94,3 +94,19 @@ def test_abbreviations_do_not_end_sentences() -> None:
     text = "Offices open at 8:00 a.m. to 6:00 p.m. on weekdays. " * 25
     chunks = chunk_page(parse_page("http://x.example/h", f"<main><h1>Hours</h1><p>{text}</p></main>"))
     assert all("8:00 a.m. to 6:00 p.m." in c.text for c in chunks)
+
+
+def test_real_world_markup_keeps_its_text() -> None:
+    html = """<html><head><meta property="article:modified_time" content="2026-10-01"></head><body>
+    <header><nav>Site menu</nav></header>
+    <main><article><header><h1>Appeals</h1><p>You have <a href="/d">30 days</a>.</p></header>
+    <p>The deadline is <time datetime="2027-01-31">31 January</time>.</p>
+    <div>Call us on 555-0100 (weekdays only).</div><section><div>Nested leaf text</div></section>
+    </article></main></body></html>"""
+    page = parse_page("http://x.example/a", html)
+    assert page.title == "Appeals"
+    assert "You have 30 days." in page.text
+    assert "Call us on 555-0100 (weekdays only)." in page.text and "Nested leaf text" in page.text
+    assert "Site menu" not in page.text
+    assert page.last_updated == "2026-10-01"  # not the deadline's date
+    assert "The deadline is 31 January." in page.text

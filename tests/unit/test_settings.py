@@ -49,3 +49,14 @@ def test_env_example_lists_every_setting() -> None:
         line.split("=", 1)[0] for line in example.read_text().splitlines() if "=" in line and not line.startswith("#")
     }
     assert names == {name.upper() for name in Settings.model_fields}
+
+
+def test_allowed_domains_must_be_hosts() -> None:
+    with pytest.raises(ValidationError, match="not a host or host:port"):
+        SyncSettings(_env_file=None, allowed_domains="https://agency.gov")  # type: ignore[call-arg]
+    settings = SyncSettings(_env_file=None, allowed_domains="agency.gov, [::1]:8080")  # type: ignore[call-arg]
+    from content_sync.fetch import DomainPolicy
+
+    policy = DomainPolicy(settings.domains)
+    assert policy.allows("https://agency.gov/x") and policy.allows("http://[::1]:8080/")
+    assert not policy.allows("http://[::1]:9090/") and not policy.allows("http://agency.gov.evil.example/")
