@@ -28,12 +28,9 @@ class ActionAnswerQuestion(Action):  # type: ignore[misc]
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         out_of_scope = intent == "out_of_scope"
         try:
-            answer = answer_question(question, min_score=OUT_OF_SCOPE_MIN_SCORE if out_of_scope else None)
+            answer = answer_question(question, out_of_scope_bar=OUT_OF_SCOPE_MIN_SCORE if out_of_scope else None)
         except IndexNotReady:
             log.warning("asked %r before any index was published", question[:80])
             answer = no_answer(None, "please try again in a minute: the guidance is still being loaded.")
-        if out_of_scope and not answer["answered"]:
-            dispatcher.utter_message(response="utter_out_of_scope")
-        else:
-            dispatcher.utter_message(json_message=answer)
+        dispatcher.utter_message(json_message=answer)
         return []

@@ -37,6 +37,16 @@ def no_answer(index_version: str | None, contact: str) -> dict[str, Any]:
     }
 
 
+def out_of_scope(index_version: str | None, contact: str) -> dict[str, Any]:
+    """The reply to a request outside the agency's business."""
+    return no_answer(index_version, contact) | {
+        "text": (
+            "Sorry, I can only answer questions about this agency's published guidance, so I can't help with "
+            f"that. You could ask about our services in other words, or {contact}"
+        )
+    }
+
+
 def make_answer(result: SearchResult, min_score: float, contact: str) -> dict[str, Any]:
     """The answer for a search result: the best passage when it scores at least `min_score`."""
     if not result.hits or result.hits[0].score < min_score:
@@ -60,11 +70,15 @@ def make_answer(result: SearchResult, min_score: float, contact: str) -> dict[st
     }
 
 
-def answer_question(question: str, min_score: float | None = None) -> dict[str, Any]:
+def answer_question(question: str, out_of_scope_bar: float | None = None) -> dict[str, Any]:
     """Search the published index and answer, or say honestly that nothing fits.
 
-    `min_score` raises (never lowers) the bar set by ANSWER_MIN_SCORE.
+    For a message NLU called out of scope, `out_of_scope_bar` raises (never lowers) the bar set by
+    ANSWER_MIN_SCORE, and the reply below it says the request is outside what the assistant answers.
     """
     settings = get_sync_settings()
-    bar = max(settings.answer_min_score, min_score or settings.answer_min_score)
-    return make_answer(search(question), bar, settings.agency_contact)
+    if out_of_scope_bar is None:
+        return make_answer(search(question), settings.answer_min_score, settings.agency_contact)
+    result = search(question)
+    answer = make_answer(result, max(settings.answer_min_score, out_of_scope_bar), settings.agency_contact)
+    return answer if answer["answered"] else out_of_scope(result.index_version, settings.agency_contact)

@@ -54,7 +54,9 @@ def test_says_so_when_nothing_is_good_enough(index: str) -> None:
 
 def test_out_of_scope_gets_the_out_of_scope_response_unless_the_guidance_matches(index: str) -> None:
     (message,) = run_action("What's a good lasagna recipe?", intent="out_of_scope")
-    assert message["response"] == "utter_out_of_scope" and not message["custom"]
+    assert message["custom"]["answered"] is False and message["custom"]["source_url"] is None
+    assert "only answer questions about this agency's published guidance" in message["custom"]["text"]
+    assert "(555) 010-4400" in message["custom"]["text"]  # AGENCY_CONTACT
     (message,) = run_action("When are your offices open on weekdays?", intent="out_of_scope")
     assert message["custom"]["answered"] and message["custom"]["source_url"] == f"{index}/hours.html"
 
