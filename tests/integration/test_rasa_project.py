@@ -2,63 +2,57 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from channels.launcher import ensure_model, rasa_env
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
-RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+
+
+def rasa(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the rasa CLI in assistant/, its cache in a temporary folder."""
+    return subprocess.run(
+        [str(ROOT / ".venv-rasa" / "bin" / "rasa"), *args],
+        cwd=ROOT / "assistant",
+        env=rasa_env() | {"RASA_CACHE_DIRECTORY": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_rasa_data_validate_is_clean(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            str(RASA),
-            "data",
-            "validate",
-            "--domain",
-            "domain",
-            "--data",
-            "data",
-            "--config",
-            "config.yml",
-            "--fail-on-warnings",
-        ],
-        cwd=ROOT / "assistant",
-        env=ENV | {"RASA_CACHE_DIRECTORY": str(tmp_path / "cache")},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = rasa(
+        tmp_path,
+        "data",
+        "validate",
+        "--domain",
+        "domain",
+        "--data",
+        "data",
+        "--config",
+        "config.yml",
+        "--fail-on-warnings",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_conversation_stories_pass(tmp_path: Path) -> None:
-    from channels.launcher import ensure_model
-
     model = ensure_model()  # `make test` has trained it already; this only finds it
-    result = subprocess.run(
-        [
-            str(RASA),
-            "test",
-            "core",
-            "--model",
-            str(model),
-            "--stories",
-            "tests/test_stories.yml",
-            "--fail-on-prediction-errors",
-            "--out",
-            str(tmp_path / "results"),
-        ],
-        cwd=ROOT / "assistant",
-        env=ENV | {"RASA_CACHE_DIRECTORY": str(tmp_path / "cache")},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = rasa(
+        tmp_path,
+        "test",
+        "core",
+        "--model",
+        str(model),
+        "--stories",
+        "tests/test_stories.yml",
+        "--fail-on-prediction-errors",
+        "--out",
+        str(tmp_path / "results"),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
