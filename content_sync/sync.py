@@ -174,6 +174,8 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
                 chunks = chunk_page(page)
             if not chunks:
                 report.skip(url, "no readable main content")
+                if known:  # the page is still there but says nothing now: its old passages must go
+                    report.deleted.append(url)
                 new_pages.pop(url, None)
                 continue
             page_digest = digest(*(c.digest for c in chunks))
