@@ -92,6 +92,7 @@ class Discovery:
     urls: dict[str, None] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)
     complete: bool = True
+    fetched: dict[str, FetchResult] = field(default_factory=dict)  # pages read while following links
 
     def fail(self, url: str, reason: str) -> None:
         self.skips.append((url, reason))
@@ -250,6 +251,7 @@ class Fetcher:
                     found.fail(url, reason)
                 continue
             found.urls[url] = None
+            found.fetched[url] = result
             for anchor in BeautifulSoup(result.text, "lxml").find_all("a", href=True):
                 if not isinstance(anchor, Tag):
                     continue

@@ -120,12 +120,12 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
     policy = DomainPolicy(settings.domains)
     with Fetcher(policy, settings.sync_user_agent) as fetcher:
         with _timed(report, "discover"):
-            complete = True
+            complete, fetched = True, {}
             if urls:
                 targets = [normalise_url(u) for u in urls]
             else:
                 found = fetcher.discover(settings.sources, settings.sync_max_pages)
-                targets, complete = list(found.urls), found.complete
+                targets, complete, fetched = list(found.urls), found.complete, found.fetched
                 for url, reason in found.skips:
                     report.skip(url, reason)
         report.discovered = len(targets)
@@ -144,7 +144,7 @@ def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: 
             progress("fetch", n, len(targets))
             known = old_pages.get(url)
             with _timed(report, "fetch"):
-                result = fetcher.fetch_page(
+                result = fetched.pop(url, None) or fetcher.fetch_page(  # link discovery has read it already
                     url,
                     etag=None if full or not known else known.get("etag"),
                     last_modified=None if full or not known else known.get("last_modified"),
