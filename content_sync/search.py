@@ -102,13 +102,16 @@ def tokens(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over each chunk's heading path and text, built in memory for one index version."""
+    """BM25 over each chunk's heading path and text, and each row's page, built in memory for one index version."""
 
     def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
         docs = [tokens(" ".join(c.headings) + " " + c.text) for c in chunks]
         self.k1, self.b = k1, b
         self.lengths = np.array([len(d) for d in docs], dtype=np.float32)
         self.average = float(self.lengths.mean()) if docs else 1.0
+        page_numbers: dict[str, int] = {}
+        self.page_of_row = np.array([page_numbers.setdefault(c.url, len(page_numbers)) for c in chunks], dtype=np.int64)
+        self.pages = len(page_numbers)
         self.postings: dict[str, list[tuple[int, int]]] = {}
         for row, doc in enumerate(docs):
             for word, count in Counter(doc).items():
@@ -165,26 +168,26 @@ class Searcher:
         if not version.chunks:
             return SearchResult(query, version.version, [])
         n = len(version.chunks)
+        ranks = 1.0 / (RRF_K + np.arange(n, dtype=np.float32))
         cosine, rows = version.index.search(embed_query(self.model, query), n)
         dense = np.zeros(n, dtype=np.float32)
+        dense[rows[0]] = cosine[0]
         fused = np.zeros(n, dtype=np.float32)
-        for rank, (score, row) in enumerate(zip(cosine[0], rows[0], strict=True)):
-            dense[row] = score
-            fused[row] += 1.0 / (RRF_K + rank)
+        fused[rows[0]] = ranks
         bm25 = lexical.scores(query)
-        for rank, row in enumerate(np.argsort(-bm25, kind="stable")):
-            if bm25[row] <= 0:
-                break
-            fused[row] += LEXICAL_WEIGHT / (RRF_K + rank)
-        page_best: dict[str, float] = {}
-        for row, chunk in enumerate(version.chunks):
-            page_best[chunk.url] = max(page_best.get(chunk.url, -1.0), float(dense[row]))
+        by_bm25 = np.argsort(-bm25, kind="stable")
+        matched = by_bm25[bm25[by_bm25] > 0]
+        fused[matched] += LEXICAL_WEIGHT * ranks[: len(matched)]
+        page_best = np.full(lexical.pages, -1.0, dtype=np.float32)
+        np.maximum.at(page_best, lexical.page_of_row, dense)
         hits: list[Hit] = []
+        taken: set[int] = set()
         for row in np.argsort(-fused, kind="stable"):
-            chunk = version.chunks[int(row)]
-            if any(hit.chunk.url == chunk.url for hit in hits):
+            page = int(lexical.page_of_row[row])
+            if page in taken:
                 continue
-            hits.append(Hit(chunk, page_best[chunk.url]))
+            taken.add(page)
+            hits.append(Hit(version.chunks[int(row)], float(page_best[page])))
             if len(hits) == k:
                 break
         return SearchResult(query, version.version, hits)
