@@ -59,6 +59,7 @@ def training_digest() -> str:
 
 
 def rasa_env() -> dict[str, str]:
+    """The real environment with Rasa's telemetry off and its import-time noise quietened."""
     return {
         **os.environ,
         "RASA_TELEMETRY_ENABLED": "false",
@@ -102,8 +103,7 @@ def ensure_model(models: Path = ROOT / "models") -> Path:
 def child_env(settings: Settings, model: Path) -> dict[str, str]:
     """The environment every process gets: .env, overridden by the real environment, plus resolved values."""
     env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
-    env.update(os.environ)
-    env.update(rasa_env())
+    env.update(rasa_env())  # the real environment, plus Rasa's quiet-and-offline switches
     env.update(
         {
             "BIND_HOST": settings.bind_host,
