@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import httpx  # noqa: E402
 
+from bench.stack import running_stack  # noqa: E402
 from content_sync.embed import embed_texts, get_model  # noqa: E402
 from content_sync.index_store import IndexStore  # noqa: E402
 from content_sync.sample_site import ROOT as SAMPLE_SITE  # noqa: E402
@@ -32,7 +33,6 @@ from content_sync.sample_site import serve_in_thread  # noqa: E402
 from content_sync.search import Searcher  # noqa: E402
 from content_sync.settings import SyncSettings  # noqa: E402
 from content_sync.sync import run_sync  # noqa: E402
-from tests.stack import running_stack  # noqa: E402
 
 QUESTIONS = json.loads((ROOT / "tests" / "fixtures" / "sample_site_questions.json").read_text())["questions"]
 

@@ -1,14 +1,66 @@
-"""The one Answer, made from Rasa's reply, and one renderer per channel. Channels only render."""
+"""The one Answer, made from Rasa's reply, and one renderer per channel. Channels only render.
+
+Rasa's REST channel brings two kinds of message. The action's `custom` payload (`kind` answer, clarify,
+feedback or handoff) becomes an Answer with everything the action said; a plain response (greetings, thanks,
+"are you a bot") becomes an Answer of kind `text`. The renderers below read the fields and never change what
+the answer is: which passage, whether it `answered`, its source, its choices.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import dataclass
 from typing import Any
+
+PLAIN = "text"  # the kind of a plain Rasa response, which has no `custom` payload
+LANG = re.compile(r"^[a-z]{2}(-[A-Za-z]{2})?$")
+HTTP_URL = re.compile(r"^https?://", re.I)
+MIN_SMS_TEXT = 40  # the least of a clarifying question SMS keeps before it shortens the choices' titles
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One page the customer may pick when the assistant asks which one is meant."""
+
+    n: int
+    title: str
+    payload: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A quick reply: `title` is shown, `payload` is what is sent back to the assistant."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The "Was this helpful?" question offered with an answer."""
+
+    prompt: str
+    buttons: tuple[Button, ...]
+
+
+@dataclass(frozen=True)
+class Rated:
+    """The answer a piece of feedback is about."""
+
+    question: str | None = None
+    source_url: str | None = None
+    chunk_digest: str | None = None
+    index_version: str | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One assistant message. `answered` is true only when it quotes the index and cites `source_url`."""
+    """One assistant message. `answered` is true only when it quotes the index and cites `source_url`.
+
+    `kind` is the action's (answer, clarify, feedback, handoff) or `text` for a plain Rasa response; `reason`
+    says why a message did not answer; `choices` and `feedback` are quick replies the customer may send back.
+    """
 
     text: str
     answered: bool = False
@@ -16,9 +68,126 @@ class Answer:
     source_title: str | None = None
     index_version: str | None = None
     last_updated: str | None = None
+    kind: str = PLAIN
+    lang: str | None = None
+    reason: str | None = None
+    choices: tuple[Choice, ...] = ()
+    feedback: Feedback | None = None
+    helpful: bool | None = None
+    about: Rated | None = None
+
+    @property
+    def spanish(self) -> bool:
+        return (self.lang or "").startswith("es")
 
     def public(self) -> dict[str, Any]:
-        return asdict(self)
+        """The /api/chat message: the contract's fields, then kind, lang and the quick replies."""
+        return {
+            "text": self.text,
+            "answered": self.answered,
+            "source_url": self.source_url,
+            "source_title": self.source_title,
+            "index_version": self.index_version,
+            "last_updated": self.last_updated,
+            "kind": self.kind,
+            "lang": self.lang,
+            "choices": [{"n": c.n, "title": c.title, "url": c.url, "payload": c.payload} for c in self.choices],
+            "feedback": (
+                {
+                    "prompt": self.feedback.prompt,
+                    "buttons": [{"title": b.title, "payload": b.payload} for b in self.feedback.buttons],
+                }
+                if self.feedback
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """One assistant message that did not answer from the guidance (or a rating), as the store records it."""
+
+    channel: str
+    conversation: str
+    question: str
+    kind: str
+    reason: str | None
+    lang: str | None
+    index_version: str | None
+    helpful: bool | None = None
+    about_question: str | None = None
+    about_source_url: str | None = None
+    about_chunk_digest: str | None = None
+    about_index_version: str | None = None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _url(value: object) -> str | None:
+    url = _str(value)
+    return url if url and HTTP_URL.match(url) else None
+
+
+def _choices(value: object) -> tuple[Choice, ...]:
+    choices = []
+    for number, item in enumerate(value if isinstance(value, list) else [], start=1):
+        if not isinstance(item, dict):
+            continue
+        title, payload = _str(item.get("title")), item.get("payload")
+        n = item.get("n")
+        n = n if isinstance(n, int) and not isinstance(n, bool) else number
+        if title:
+            choices.append(
+                Choice(n=n, title=title, payload=str(payload) if payload else str(n), url=_url(item.get("url")))
+            )
+    return tuple(choices)
+
+
+def _feedback(value: object) -> Feedback | None:
+    if not isinstance(value, dict) or not _str(value.get("prompt")):
+        return None
+    buttons = tuple(
+        Button(title=b["title"], payload=b["payload"])
+        for b in value.get("buttons") or []
+        if isinstance(b, dict) and _str(b.get("title")) and _str(b.get("payload"))
+    )
+    return Feedback(prompt=str(value["prompt"]), buttons=buttons) if buttons else None
+
+
+def _rated(value: object) -> Rated | None:
+    if not isinstance(value, dict):
+        return None
+    return Rated(
+        question=_str(value.get("question")),
+        source_url=_str(value.get("source_url")),
+        chunk_digest=_str(value.get("chunk_digest")),
+        index_version=_str(value.get("index_version")),
+    )
+
+
+def answer_from_custom(custom: dict[str, Any]) -> Answer:
+    """The Answer for one of the action's `custom` payloads."""
+    kind = str(custom["kind"])
+    answered = kind == "answer" and bool(custom.get("answered")) and bool(custom.get("source_url"))
+    lang = _str(custom.get("lang"))
+    helpful = custom.get("helpful")
+    return Answer(
+        text=str(custom.get("text") or ""),
+        answered=answered,
+        source_url=custom.get("source_url") if answered else None,
+        source_title=custom.get("source_title") if answered else None,
+        index_version=_str(custom.get("index_version")),
+        last_updated=custom.get("last_updated") if answered else None,
+        kind=kind,
+        lang=lang if lang and LANG.match(lang) else None,
+        reason=None if answered else _str(custom.get("reason")),
+        choices=_choices(custom.get("choices")),
+        feedback=_feedback(custom.get("feedback")) if answered else None,
+        helpful=helpful if isinstance(helpful, bool) else None,
+        about=_rated(custom.get("about")),
+    )
 
 
 def answers_from_rasa(messages: list[dict[str, Any]]) -> list[Answer]:
@@ -26,21 +195,51 @@ def answers_from_rasa(messages: list[dict[str, Any]]) -> list[Answer]:
     answers: list[Answer] = []
     for message in messages:
         custom = message.get("custom")
-        if isinstance(custom, dict) and custom.get("kind") == "answer":
-            answered = bool(custom.get("answered")) and bool(custom.get("source_url"))
-            answers.append(
-                Answer(
-                    text=str(custom.get("text") or ""),
-                    answered=answered,
-                    source_url=custom.get("source_url") if answered else None,
-                    source_title=custom.get("source_title") if answered else None,
-                    index_version=custom.get("index_version"),
-                    last_updated=custom.get("last_updated") if answered else None,
-                )
-            )
+        if isinstance(custom, dict) and isinstance(custom.get("kind"), str) and custom["kind"]:
+            answers.append(answer_from_custom(custom))
         elif message.get("text"):
             answers.append(Answer(text=str(message["text"])))
     return answers
+
+
+def events_to_record(answers: list[Answer], channel: str, conversation: str, question: str) -> list[AnswerEvent]:
+    """One event for each of the action's messages that did not answer from the guidance, ratings included.
+
+    Plain Rasa responses (greetings, thanks, goodbyes) are not recorded.
+    """
+    events = []
+    for answer in answers:
+        if answer.kind == PLAIN or answer.answered:
+            continue
+        about = answer.about if answer.kind == "feedback" else None
+        events.append(
+            AnswerEvent(
+                channel=channel,
+                conversation=conversation,
+                question=question,
+                kind=answer.kind,
+                reason=answer.reason,
+                lang=answer.lang,
+                index_version=answer.index_version,
+                helpful=answer.helpful if answer.kind == "feedback" else None,
+                about_question=about.question if about else None,
+                about_source_url=about.source_url if about else None,
+                about_chunk_digest=about.chunk_digest if about else None,
+                about_index_version=about.index_version if about else None,
+            )
+        )
+    return events
+
+
+def reply_hint(numbers: list[int], spanish: bool) -> str:
+    """'Reply 1, 2 or 3.' / 'Responda 1, 2 o 3.'"""
+    words = [str(n) for n in numbers]
+    if len(words) > 1:
+        last = words[-1]
+        # Spanish writes "u" before a word said with an o- sound: 8 (ocho), 11 (once), 80...
+        joiner = (" u " if last.startswith("8") or last == "11" else " o ") if spanish else " or "
+        words = [", ".join(words[:-1]) + joiner + last]
+    return ("Responda " if spanish else "Reply ") + "".join(words) + "."
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -54,49 +253,132 @@ def _shorten(text: str, limit: int) -> str:
     return cut.rsplit(" ", 1)[0] + "…"
 
 
+def _clip(text: str, limit: int) -> str:
+    """Cut a title to `limit` characters, marking the cut."""
+    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+
+
 def render_web(answers: list[Answer]) -> list[dict[str, Any]]:
     """The /api/chat `messages` list; the widget shows text and links with textContent, never as HTML."""
     return [a.public() for a in answers]
 
 
+def _sms_choices(answer: Answer, budget: int) -> str:
+    """A clarifying question, its numbered choices (titles only) and 'Reply 1, 2 or 3.', within `budget`."""
+    hint = reply_hint([c.n for c in answer.choices], answer.spanish)
+    numbers = [f"{c.n}. " for c in answer.choices]
+    titles = [c.title for c in answer.choices]
+    text = answer.text.strip()
+
+    def size(text: str, titles: list[str]) -> int:
+        lines = [text] if text else []
+        return len("\n".join([*lines, *(n + t for n, t in zip(numbers, titles, strict=True)), hint]))
+
+    if size(text, titles) > budget:  # the question gives way first, down to a third of the message
+        room = budget - size("", titles) - 1
+        text = _shorten(text, max(room, MIN_SMS_TEXT, budget // 3)) if text else ""
+    if size(text, titles) > budget:
+        spare = budget - size(text, [""] * len(titles))
+        titles = [_clip(t, max(spare // len(titles), 8)) for t in titles]
+    lines = [text] if text else []
+    return "\n".join([*lines, *(n + t for n, t in zip(numbers, titles, strict=True)), hint])
+
+
+def _sms_part(answer: Answer, budget: int) -> str:
+    if answer.answered and answer.source_url:
+        tail = f"\n{'Más información' if answer.spanish else 'More'}: {answer.source_url}"
+        return _shorten(answer.text, max(80, budget - len(tail))) + tail
+    if answer.choices:
+        return _sms_choices(answer, budget)
+    return _shorten(answer.text, budget)
+
+
+def _shares(wants: list[int], total: int) -> list[int]:
+    """Split `total` characters between parts: short parts keep their length, long ones share the rest."""
+    shares = [0] * len(wants)
+    left = total
+    order = sorted(range(len(wants)), key=lambda i: wants[i])
+    for done, i in enumerate(order):
+        shares[i] = min(wants[i], left // (len(wants) - done))
+        left -= shares[i]
+    return shares
+
+
 def render_sms(answers: list[Answer], limit: int) -> str:
-    """One SMS body: the answer shortened to whole sentences, then the source URL written out in full."""
-    parts = []
-    for answer in answers:
-        if answer.answered and answer.source_url:
-            tail = f"\nMore: {answer.source_url}"
-            parts.append(_shorten(answer.text, max(80, limit - len(tail))) + tail)
-        else:
-            parts.append(_shorten(answer.text, limit))
-    return "\n\n".join(parts) or "Sorry, I have no answer for that. Please try asking in other words."
+    """One SMS body of at most `limit` characters: each answer shortened to whole sentences, its source URL
+    written out in full, and a clarifying question's choices numbered. No "Was this helpful?" (segments cost).
+    """
+    if not answers:
+        return "Sorry, I have no answer for that. Please try asking in other words."
+    separators = 2 * (len(answers) - 1)
+    wants = [len(_sms_part(a, limit)) for a in answers]
+    shares = _shares(wants, limit - separators)  # each part's own length when they all fit
+    return "\n\n".join(_sms_part(a, max(share, 20)) for a, share in zip(answers, shares, strict=True))
+
+
+EMAIL_WORDS = {
+    False: {
+        "hello": "Hello,",
+        "source": "Source",
+        "updated": "(page updated {date})",
+        "version": "Guidance version",
+        "none": "Sorry, I have no answer for that.",
+        "note": "This reply was written by the agency's automated assistant from our published guidance.",
+    },
+    True: {
+        "hello": "Hola:",
+        "source": "Fuente",
+        "updated": "(página actualizada el {date})",
+        "version": "Versión de la guía",
+        "none": "Lo siento, no tengo una respuesta para eso.",
+        "note": "Esta respuesta la escribió el asistente automático de la agencia a partir de nuestra guía publicada.",
+    },
+}
 
 
 def render_email(answers: list[Answer]) -> str:
-    """A plain-text email body: the full answer, its source, the page's date and the guidance version.
+    """A plain-text email body: the full answer, its source, the page's date and the guidance version, and
+    a clarifying question's choices numbered with their links.
 
     The customer's own text is not quoted back: a forged sender must not be able to make the agency's
     address deliver text of their choosing.
     """
+    spanish = next((a.spanish for a in answers if a.lang), False)
+    words = EMAIL_WORDS[spanish]
     parts = []
     for answer in answers:
+        own = EMAIL_WORDS[answer.spanish] if answer.lang else words
         part = answer.text
         if answer.answered and answer.source_url:
-            part += f"\n\nSource: {answer.source_title or answer.source_url}\n{answer.source_url}"
+            part += f"\n\n{own['source']}: {answer.source_title or answer.source_url}\n{answer.source_url}"
             if answer.last_updated:
-                part += f"\n(page updated {answer.last_updated})"
-            part += f"\nGuidance version: {answer.index_version}"
+                part += "\n" + own["updated"].format(date=answer.last_updated)
+            part += f"\n{own['version']}: {answer.index_version}"
+        if answer.choices:
+            lines = [f"{c.n}. {c.title}" + (f"\n   {c.url}" if c.url else "") for c in answer.choices]
+            part += "\n\n" + "\n".join(lines) + "\n\n" + reply_hint([c.n for c in answer.choices], answer.spanish)
         parts.append(part)
-    body = "\n\n".join(parts) or "Sorry, I have no answer for that."
-    note = "This reply was written by the agency's automated assistant from our published guidance."
-    return f"Hello,\n\n{body}\n\n{note}\n"
+    body = "\n\n".join(parts) or words["none"]
+    return f"{words['hello']}\n\n{body}\n\n{words['note']}\n"
 
 
 def render_text(answers: list[Answer]) -> str:
-    """The terminal view for `assistant ask`."""
+    """The terminal view for `assistant ask`: what the customer sees, then what the action said about it."""
     lines = []
     for answer in answers:
         lines.append(answer.text)
         if answer.answered:
             lines.append(f"  source: {answer.source_title} <{answer.source_url}>")
-        lines.append(f"  answered: {str(answer.answered).lower()}  index version: {answer.index_version}")
+        for choice in answer.choices:
+            lines.append(f"  {choice.n}. {choice.title}" + (f" <{choice.url}>" if choice.url else ""))
+        if answer.feedback:
+            buttons = " / ".join(b.title for b in answer.feedback.buttons)
+            lines.append(f"  {answer.feedback.prompt} [{buttons}]")
+        facts = [f"kind: {answer.kind}", f"answered: {str(answer.answered).lower()}"]
+        if answer.reason:
+            facts.append(f"reason: {answer.reason}")
+        if answer.lang:
+            facts.append(f"lang: {answer.lang}")
+        facts.append(f"index version: {answer.index_version}")
+        lines.append("  " + "  ".join(facts))
     return "\n".join(lines)

@@ -84,7 +84,7 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings = get_settings()  # fails start-up on a bad setting, naming it
-        get_channel_store(settings)  # create the tables once, before any request races to
+        get_channel_store(settings)  # run the channels' migrations to head, before any request needs the tables
         get_job_store(settings)
         yield
 

@@ -1,12 +1,38 @@
-"""The channels' database tables: the only channels code that touches the database."""
+"""The channels' database tables: the only channels code that touches the database.
+
+The schema is kept by the alembic migrations in `channels/migrations/`, with their own version table
+(`channels_alembic_version`) so other packages can keep theirs in the same database. `upgrade_database` runs
+them to head; `ChannelStore` calls it when it is made, which is when the gateway and the email listener start.
+Several processes may start at once: on SQLite they take turns through a lock file beside the database, and
+anywhere a failed upgrade is forgiven when the schema turns out to be at head (another process won the race).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
 
+from channels.answers import AnswerEvent
 from content_sync.jobs import get_engine
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "channels_alembic_version"
+RACE_WAIT = 15.0  # seconds a process that lost a migration race waits for the winner to reach head
 
 metadata = sa.MetaData()
 
@@ -20,13 +46,129 @@ sms_messages = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+answer_events = sa.Table(
+    "answer_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("conversation", sa.Text, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=True),
+    sa.Column("lang", sa.String(16), nullable=True),
+    sa.Column("index_version", sa.String(64), nullable=True),
+    sa.Column("helpful", sa.Boolean, nullable=True),
+    sa.Column("about_question", sa.Text, nullable=True),
+    sa.Column("about_source_url", sa.Text, nullable=True),
+    sa.Column("about_chunk_digest", sa.String(128), nullable=True),
+    sa.Column("about_index_version", sa.String(64), nullable=True),
+    sa.Index("ix_answer_events_created_at", "created_at"),
+    sa.Index("ix_answer_events_reason_created_at", "reason", "created_at"),
+)
+"""Every assistant message that did not answer from the guidance, and every rating.
+
+One row per message of the action's (a `custom` payload) with `answered: false`, on web chat, SMS and email
+(not `assistant ask`, an editor's preview). Plain Rasa responses (greetings, thanks, goodbyes) are not here.
+Ratings are kept whichever way they went ("helpful" too), so rates can be computed.
+
+    id                    row number, in the order rows were written
+    created_at            when the reply was made (UTC)
+    channel               where the customer asked: "web", "sms" or "email"
+    conversation          the Rasa sender id the channel used: "web:<session_id>", "sms:<phone number>",
+                          "email:<address>"; it names the customer, like the question may
+    question              the customer's message exactly as the channel sent it to Rasa (not redacted yet;
+                          the review queue redacts it), e.g. a question, "1" for a choice, or a feedback payload
+    kind                  the action's message kind: "answer", "clarify", "feedback" or "handoff"
+    reason                why it did not answer: no_match, out_of_scope, personal_account, injection, not_ready
+                          (kind answer), clarify, feedback, handoff; NULL when the payload gave none
+    lang                  the reply's language, "en" or "es" (NULL when the payload gave none)
+    index_version         the index version the reply was made from
+    helpful               feedback only: true for "yes, helpful", false for "no"; NULL otherwise
+    about_question        feedback only: the question whose answer was rated
+    about_source_url      feedback only: the rated answer's source_url
+    about_chunk_digest    feedback only: the digest of the rated passage (which text exactly was rated)
+    about_index_version   feedback only: the index version of the rated answer
+"""
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+@contextmanager
+def _migration_lock(database_url: str) -> Iterator[None]:
+    """On a SQLite file, one process at a time migrates: an exclusive lock on `<file>.migrate.lock`."""
+    path = _sqlite_file(database_url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision id."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade_database(database_url: str) -> None:
+    """Run the channels' migrations up to head. A no-op when already there; safe when processes race."""
+    engine = get_engine(database_url)
+    with _migration_lock(database_url):
+        try:
+            config = _alembic_config()
+            with engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except sa.exc.DBAPIError:
+            # Another process (one the lock does not reach: another host on a shared database) is migrating
+            # too, and made a table first. Its upgrade is fine once the schema reaches head.
+            deadline = time.monotonic() + RACE_WAIT
+            while current_revision(engine) != head_revision():
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            log.info("another process migrated the channels' tables first; they are at head")
+
+
+def _fit(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Cut strings to their column's length, so a long value never costs the row."""
+    for name, value in row.items():
+        length = getattr(table.c[name].type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            row[name] = value[:length]
+    return row
+
 
 class ChannelStore:
-    """Remembers inbound SMS and their replies, so a repeated MessageSid gets the same reply."""
+    """Inbound SMS and their replies (a repeated MessageSid gets the same reply), and the answer events."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, migrate: bool = True) -> None:
+        if migrate:
+            upgrade_database(database_url)
         self.engine = get_engine(database_url)
-        metadata.create_all(self.engine)
 
     def sms_reply(self, message_sid: str) -> str | None:
         with self.engine.connect() as conn:
@@ -52,3 +194,37 @@ class ChannelStore:
             conn.execute(
                 sms_messages.update().where(sms_messages.c.message_sid == message_sid).values(reply_twiml=twiml)
             )
+
+    def record_events(self, events: Sequence[AnswerEvent]) -> int:
+        """Write the events; how many were written. Never raises: a failed write is logged, and the
+        customer's reply goes out all the same.
+        """
+        if not events:
+            return 0
+        now = datetime.now(UTC)
+        rows = [_fit(answer_events, {**asdict(event), "created_at": now}) for event in events]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(answer_events.insert(), rows)
+        except Exception:
+            log.exception(
+                "could not record %d answer event(s) from %s; the reply is sent anyway", len(rows), events[0].channel
+            )
+            return 0
+        return len(rows)
+
+    def recent_events(
+        self, limit: int = 100, channel: str | None = None, conversation: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest answer events first, each a dict of the table's columns."""
+        query = sa.select(answer_events).order_by(answer_events.c.id.desc()).limit(limit)
+        if channel is not None:
+            query = query.where(answer_events.c.channel == channel)
+        if conversation is not None:
+            query = query.where(answer_events.c.conversation == conversation)
+        with self.engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        for row in rows:  # SQLite gives back naive datetimes; they were written in UTC
+            if row["created_at"].tzinfo is None:
+                row["created_at"] = row["created_at"].replace(tzinfo=UTC)
+        return rows

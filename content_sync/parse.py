@@ -28,8 +28,13 @@ CHROME = [
     ".cookie-banner",
     ".skip-link",
     ".visually-hidden",
+    # "Related links" and "see also" blocks name other pages' topics; as passages they only mislead the search.
+    ".related-links",
+    ".related",
+    ".see-also",
 ]
-HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
+# An accordion's <summary> ("How long does it take?") heads the answer folded under it, below any h4.
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6, "summary": 7}
 BLOCKS = {"p", "li", "dt", "dd", "blockquote", "pre", "caption", "tr", "address", "figcaption"}
 LEAF_CONTAINERS = {"div", "section"}  # text straight inside these counts when they hold no blocks
 SPACE = re.compile(r"\s+")

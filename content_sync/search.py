@@ -1,12 +1,18 @@
-"""The only read API of the index: search the published version, switching to a new one as soon as it appears."""
+"""The only read API of the index: search the published version, switching to a new one as soon as it appears.
+
+A query is searched in four steps:
+1. its language is detected, and texting shorthand and misspellings are put right (`content_sync.query`);
+2. FAISS (cosine on MiniLM vectors) and BM25 (`bm25s`, stemmed per language) each give their top candidates;
+3. every candidate passage gets one fused score: its cosine plus a weighted, per-query normalised BM25 score;
+4. passages are grouped by page, and a page scores its best passage, plus a bonus for a page that BM25 ranks
+   well as a whole, for a page in the question's language, and for the page a conversation is already about.
+The weights are `Ranking`'s defaults, chosen on the dev half of the eval set (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
-import math
-import re
 import threading
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,17 +21,53 @@ import numpy as np
 from content_sync.chunk import Chunk
 from content_sync.embed import embed_query
 from content_sync.index_store import IndexStore, IndexVersion
+from content_sync.language import detect_language
+from content_sync.lexical import LexicalIndex, stem_tokens, words
+from content_sync.query import normalise_query
 from content_sync.settings import get_sync_settings
 
-__all__ = ["Hit", "SearchResult", "Searcher", "get_searcher", "get_sync_settings", "search"]
+__all__ = [
+    "Hit",
+    "Ranking",
+    "SearchResult",
+    "Searcher",
+    "detect_language",
+    "get_searcher",
+    "get_sync_settings",
+    "search",
+    "stem_tokens",
+    "words",
+]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How candidates are found and scored. The defaults are the tuned ones."""
+
+    candidates: int = 50  # asked of FAISS and of BM25 each
+    lexical_weight: float = 0.25  # BM25, normalised to the query's best candidate, added to the cosine
+    page_lexical_weight: float = 0.1  # BM25 of the whole page, normalised likewise
+    language_bonus: float = 0.05  # for a page in the question's language
+    prefer_bonus: float = 0.08  # for the page a conversation is about
+    normalise: bool = True  # spell out shorthand and correct misspellings first
+    fusion: str = "score"  # "score" (the weighted sum above) or "rrf" (reciprocal ranks, k = 60)
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A page's best passage for the query, and the page's best cosine similarity to it."""
+    """A page's best passage for the query.
+
+    `score` is the best cosine similarity of any passage of the page, what the answer decision is calibrated
+    on; `fused` is the page's ranking score; `coverage` the share of the query's content words on the page.
+    """
 
     chunk: Chunk
     score: float
+    fused: float = 0.0
+    lexical: float = 0.0
+    coverage: float = 0.0
+    language: str | None = None
+    passages: tuple[Chunk, ...] = ()  # the page's candidate passages, best first
 
 
 @dataclass(frozen=True)
@@ -35,100 +77,46 @@ class SearchResult:
     query: str
     index_version: str
     hits: list[Hit]
+    language: str = "en"
+    normalised: str = ""
 
 
-TOKEN = re.compile(r"\w+")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "to",
-        "for",
-        "and",
-        "or",
-        "in",
-        "on",
-        "at",
-        "is",
-        "are",
-        "am",
-        "be",
-        "do",
-        "does",
-        "i",
-        "my",
-        "me",
-        "can",
-        "how",
-        "what",
-        "when",
-        "where",
-        "who",
-        "you",
-        "your",
-        "we",
-        "our",
-        "it",
-        "if",
-        "with",
-        "by",
-        "from",
-        "will",
-        "have",
-        "has",
-        "get",
-        "de",
-        "la",
-        "el",
-        "en",
-        "y",
-        "que",
-        "por",
-        "para",
-        "un",
-        "una",
-        "los",
-        "las",
-    ]
-)
-RRF_K = 60  # the usual reciprocal-rank-fusion constant
-LEXICAL_WEIGHT = 1.0  # dense and lexical ranks count equally
+@dataclass
+class _Loaded:
+    """One index version with everything a query needs, built once when the version is loaded."""
+
+    version: IndexVersion
+    chunk_lexical: LexicalIndex
+    page_lexical: LexicalIndex
+    page_urls: list[str]
+    page_of_row: np.ndarray
+    page_texts: list[str]
+    vocabulary_choices: list[str] = field(default_factory=list)
 
 
-def tokens(text: str) -> list[str]:
-    return [w for w in TOKEN.findall(text.lower()) if w not in STOPWORDS]
+def _load(version: IndexVersion) -> _Loaded:
+    chunks = version.chunks
+    page_number: dict[str, int] = {}
+    page_of_row = np.array([page_number.setdefault(c.url, len(page_number)) for c in chunks], dtype=np.int64)
+    urls = list(page_number)
+    texts = [""] * len(urls)
+    languages: list[str | None] = [None] * len(urls)
+    for chunk, page in zip(chunks, page_of_row, strict=True):
+        texts[page] += " ".join(chunk.headings) + " " + chunk.text + "\n"
+        languages[page] = chunk.language or version.pages.get(chunk.url, {}).get("language")
+    chunk_lexical = LexicalIndex(
+        [" ".join(c.headings) + " " + c.text for c in chunks],
+        [c.language or version.pages.get(c.url, {}).get("language") for c in chunks],
+    )
+    page_lexical = LexicalIndex(texts, [(lang or "en").split("-")[0] for lang in languages])
+    return _Loaded(
+        version, chunk_lexical, page_lexical, urls, page_of_row, texts, sorted(chunk_lexical.vocabulary)
+    )
 
 
-class LexicalIndex:
-    """BM25 over each chunk's heading path and text, and each row's page, built in memory for one index version."""
-
-    def __init__(self, chunks: list[Chunk], k1: float = 1.2, b: float = 0.75) -> None:
-        docs = [tokens(" ".join(c.headings) + " " + c.text) for c in chunks]
-        self.k1, self.b = k1, b
-        self.lengths = np.array([len(d) for d in docs], dtype=np.float32)
-        self.average = float(self.lengths.mean()) if docs else 1.0
-        page_numbers: dict[str, int] = {}
-        self.page_of_row = np.array([page_numbers.setdefault(c.url, len(page_numbers)) for c in chunks], dtype=np.int64)
-        self.pages = len(page_numbers)
-        self.postings: dict[str, list[tuple[int, int]]] = {}
-        for row, doc in enumerate(docs):
-            for word, count in Counter(doc).items():
-                self.postings.setdefault(word, []).append((row, count))
-        self.size = len(docs)
-
-    def scores(self, query: str) -> np.ndarray:
-        out = np.zeros(self.size, dtype=np.float32)
-        for word in set(tokens(query)):
-            posting = self.postings.get(word)
-            if not posting:
-                continue
-            idf = math.log(1 + (self.size - len(posting) + 0.5) / (len(posting) + 0.5))
-            for row, tf in posting:
-                norm = self.k1 * (1 - self.b + self.b * self.lengths[row] / self.average)
-                out[row] += idf * tf * (self.k1 + 1) / (tf + norm)
-        return out
+def _normalised(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else values
 
 
 class Searcher:
@@ -138,59 +126,118 @@ class Searcher:
     version it began with even if a newer one is loaded meanwhile.
     """
 
-    def __init__(self, index_dir: Path, model: str) -> None:
+    def __init__(self, index_dir: Path, model: str, ranking: Ranking | None = None) -> None:
         self.store = IndexStore(index_dir)
         self.model = model
-        self._loaded: IndexVersion | None = None
-        self._lexical: LexicalIndex | None = None
+        self.ranking = ranking or Ranking()
+        self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
-    def current(self) -> tuple[IndexVersion, LexicalIndex]:
+    def current(self) -> _Loaded:
         """The published version, loaded (again) if the pointer moved since the last call."""
         name = self.store.current_version()
-        loaded, lexical = self._loaded, self._lexical
-        if loaded is not None and lexical is not None and loaded.version == name:
-            return loaded, lexical
+        loaded = self._loaded
+        if loaded is not None and loaded.version.version == name:
+            return loaded
         with self._lock:
-            if self._loaded is None or self._lexical is None or self._loaded.version != name:
-                version = self.store.load(name)
-                self._loaded, self._lexical = version, LexicalIndex(version.chunks)
-            return self._loaded, self._lexical
+            if self._loaded is None or self._loaded.version.version != name:
+                self._loaded = _load(self.store.load(name))
+            return self._loaded
 
-    def search(self, query: str, k: int = 5) -> SearchResult:
-        """The best chunks, one per page at most, best first.
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        prefer_url: str | None = None,
+        language: str | None = None,
+        only_url: str | None = None,
+        ranking: Ranking | None = None,
+    ) -> SearchResult:
+        """The best pages for `query`, each with its best passage, best first.
 
-        Dense (FAISS) and lexical (BM25) rankings are fused by reciprocal rank, and each page's best-fused chunk
-        is its hit. A hit's `score` is the best cosine similarity of any chunk of its page: how clearly the page
-        covers the question, which is what the answer threshold is calibrated on.
+        `prefer_url` gives that page a bonus (the page a conversation is about); `only_url` keeps that page
+        alone (a clarification the customer has picked); `language` overrides the detected one.
         """
-        version, lexical = self.current()
-        if not version.chunks:
-            return SearchResult(query, version.version, [])
+        rank = ranking or self.ranking
+        loaded = self.current()
+        version = loaded.version
+        lang = language or detect_language(query)
+        lexical = loaded.chunk_lexical
+        text = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices) if rank.normalise else query
+        if not version.chunks or not text.strip():
+            return SearchResult(query, version.version, [], lang, text)
+        tokens = words(text)
         n = len(version.chunks)
-        ranks = 1.0 / (RRF_K + np.arange(n, dtype=np.float32))
-        cosine, rows = version.index.search(embed_query(self.model, query), n)
-        dense = np.zeros(n, dtype=np.float32)
-        dense[rows[0]] = cosine[0]
-        fused = np.zeros(n, dtype=np.float32)
-        fused[rows[0]] = ranks
-        bm25 = lexical.scores(query)
-        by_bm25 = np.argsort(-bm25, kind="stable")
-        matched = by_bm25[bm25[by_bm25] > 0]
-        fused[matched] += LEXICAL_WEIGHT * ranks[: len(matched)]
-        page_best = np.full(lexical.pages, -1.0, dtype=np.float32)
-        np.maximum.at(page_best, lexical.page_of_row, dense)
+        vector = embed_query(self.model, text)
+        want = min(n, rank.candidates)
+        cosine, rows = version.index.search(vector, want)
+        bm25 = lexical.scores(tokens)
+        top_lexical = np.argpartition(-bm25, want - 1)[:want] if want < n else np.arange(n)
+        top_lexical = top_lexical[bm25[top_lexical] > 0]
+        candidates = np.unique(np.concatenate([rows[0][rows[0] >= 0], top_lexical]))
+        if only_url is not None:
+            candidates = np.array([r for r in range(n) if version.chunks[r].url == only_url], dtype=np.int64)
+            if not len(candidates):
+                return SearchResult(query, version.version, [], lang, text)
+        dense = _cosines(version, vector, candidates)
+        lex = bm25[candidates]
+        if rank.fusion == "rrf":
+            fused = _rrf(dense, lex)
+        else:
+            fused = dense + rank.lexical_weight * _normalised(lex)
+        page_scores = loaded.page_lexical.scores(tokens)
+        page_norm = _normalised(page_scores)
+        best: dict[int, list[tuple[float, int, float]]] = {}
+        for row, f, d in zip(candidates.tolist(), fused.tolist(), dense.tolist(), strict=True):
+            best.setdefault(int(loaded.page_of_row[row]), []).append((f, row, d))
+        scored: list[tuple[float, int]] = []
+        for page, entries in best.items():
+            entries.sort(reverse=True)
+            url = loaded.page_urls[page]
+            total = entries[0][0] + rank.page_lexical_weight * float(page_norm[page])
+            if loaded.page_lexical.languages[page] == lang:
+                total += rank.language_bonus
+            if prefer_url is not None and url == prefer_url:
+                total += rank.prefer_bonus
+            scored.append((total, page))
+        scored.sort(reverse=True)
         hits: list[Hit] = []
-        taken: set[int] = set()
-        for row in np.argsort(-fused, kind="stable"):
-            page = int(lexical.page_of_row[row])
-            if page in taken:
-                continue
-            taken.add(page)
-            hits.append(Hit(version.chunks[int(row)], float(page_best[page])))
-            if len(hits) == k:
-                break
-        return SearchResult(query, version.version, hits)
+        for total, page in scored[:k]:
+            entries = best[page]
+            top_row = entries[0][1]
+            hits.append(
+                Hit(
+                    chunk=version.chunks[top_row],
+                    score=max(d for _, _, d in entries),
+                    fused=total,
+                    lexical=float(page_scores[page]),
+                    coverage=loaded.page_lexical.coverage(tokens, page),
+                    language=loaded.page_lexical.languages[page],
+                    passages=tuple(version.chunks[r] for _, r, _ in entries),
+                )
+            )
+        return SearchResult(query, version.version, hits, lang, text)
+
+    def with_ranking(self, ranking: Ranking) -> Searcher:
+        """A searcher sharing this one's loaded index, ranking another way (for measuring)."""
+        other = Searcher(self.store.root, self.model, ranking)
+        other._loaded = self.current()
+        return other
+
+
+def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    stored = np.stack([version.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, 1))
+    return (stored @ vector[0]).astype(np.float32) if len(rows) else np.zeros(0, dtype=np.float32)
+
+
+def _rrf(dense: np.ndarray, lexical: np.ndarray, k: int = 60) -> np.ndarray:
+    out = np.zeros(len(dense), dtype=np.float32)
+    for values in (dense, lexical):
+        order = np.argsort(-values, kind="stable")
+        ranks = np.empty(len(values), dtype=np.float32)
+        ranks[order] = np.arange(len(values), dtype=np.float32)
+        out += np.where(values > 0, 1.0 / (k + ranks), 0.0).astype(np.float32)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -200,6 +247,13 @@ def get_searcher() -> Searcher:
     return Searcher(settings.index_dir, settings.embedding_model)
 
 
-def search(query: str, k: int = 5) -> SearchResult:
+def search(
+    query: str,
+    k: int = 5,
+    prefer_url: str | None = None,
+    language: str | None = None,
+    only_url: str | None = None,
+) -> SearchResult:
     """Search the published index of this process's settings."""
-    return get_searcher().search(query, k)
+    return get_searcher().search(query, k, prefer_url=prefer_url, language=language, only_url=only_url)
+

@@ -1,38 +1,32 @@
-"""Shared fixtures. Tests may only open sockets to loopback: an autouse fixture refuses anything else."""
+"""Shared fixtures. Tests may only open sockets to loopback: an autouse fixture refuses anything else.
+
+The processes the tests start get the same refusal from tests/guard/sitecustomize.py: give them
+`loopback_only_env(env)` as their environment.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import ROOT, free_port
+from bench.stack import ROOT, free_port
+from tests.guard.sitecustomize import check_address
+from tests.guard.sitecustomize import guarded_env as loopback_only_env
 
-__all__ = ["ROOT", "free_port"]
+__all__ = ["ROOT", "free_port", "loopback_only_env"]
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
 
-def _check(address: object) -> None:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-        try:
-            ok = ipaddress.ip_address(host.split("%")[0]).is_loopback
-        except ValueError:
-            ok = host == "localhost"
-        if not ok:
-            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
-
-
 def _guarded_connect(self: socket.socket, address: object) -> None:
-    _check(address)
+    check_address(address)
     _real_connect(self, address)  # type: ignore[arg-type]
 
 
 def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    _check(address)
+    check_address(address)
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
 
 

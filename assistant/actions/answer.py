@@ -5,15 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from content_sync.search import SearchResult, get_sync_settings, search
+from content_sync.search import Hit, SearchResult, get_sync_settings, stem_tokens, words
 
 MAX_PASSAGE = 700
 # A sentence ends at . ! ? or : followed by a capital, a digit or an opening mark ("a.m. to" is not an end).
 BOUNDARY = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9¿¡\"'(])|\n")
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")
 
 
-def _passage(text: str) -> str:
-    """The text up to MAX_PASSAGE characters, cut after a whole sentence, its wording and spacing untouched."""
+def _units(text: str) -> list[str]:
+    """A passage's blocks and sentences, in order, each kept whole."""
+    units: list[str] = []
+    for block in text.split("\n"):
+        units.extend(u.strip() for u in SENTENCE.split(block) if u.strip())
+    return units
+
+
+def _cut(text: str) -> str:
+    """At most MAX_PASSAGE characters, ending after a whole sentence where there is one."""
     if len(text) <= MAX_PASSAGE:
         return text
     cuts = [m.start() for m in BOUNDARY.finditer(text) if m.start() <= MAX_PASSAGE]
@@ -22,63 +31,175 @@ def _passage(text: str) -> str:
     return text[:MAX_PASSAGE].rsplit(" ", 1)[0] + "…"
 
 
-def no_answer(index_version: str | None, contact: str) -> dict[str, Any]:
-    """The honest reply when the guidance has nothing good enough."""
-    return {
-        "kind": "answer",
-        "answered": False,
-        "text": (
+def passage_for(hit: Hit, question: str) -> str:
+    """The part of a page's best passage that answers: whole sentences around the one closest to the question.
+
+    A passage that fits is shown whole. A longer one is cut to a window of whole sentences (and table rows,
+    with their header row) around the sentence that shares most content words with the question.
+    """
+    text = hit.chunk.text
+    if len(text) <= MAX_PASSAGE:
+        return text
+    units = _units(text)
+    if len(units) <= 1:
+        return _cut(text)
+    wanted = set(stem_tokens(words(question), hit.language or "en"))
+    overlap = [len(wanted & set(stem_tokens(words(u), hit.language or "en"))) for u in units]
+    best = max(range(len(units)), key=lambda i: (overlap[i], -i))
+    chosen = {best}
+    if " | " in units[best] and " | " in units[0]:
+        chosen.add(0)  # a table row makes sense only under its header row
+    size = sum(len(units[i]) + 1 for i in chosen)
+    left, right = best - 1, best + 1
+    while left >= 0 or right < len(units):
+        # Grow towards the side whose next sentence is closer to the question, the following one on a tie.
+        options = [i for i in (right, left) if 0 <= i < len(units)]
+        pick = max(options, key=lambda i: overlap[i])
+        if size + len(units[pick]) + 1 > MAX_PASSAGE:
+            break
+        chosen.add(pick)
+        size += len(units[pick]) + 1
+        if pick == right:
+            right += 1
+        else:
+            left -= 1
+    return "\n".join(units[i] for i in sorted(chosen))
+
+
+MESSAGES = {
+    "en": {
+        "no_match": (
             "I'm sorry, I couldn't find that in our published guidance, and I don't want to guess. "
-            f"You could try asking in other words, or {contact}"
+            "You could try asking in other words, or {contact}"
         ),
+        "out_of_scope": (
+            "Sorry, I can only answer questions about this agency's published guidance, so I can't help with "
+            "that. You could ask about our services in other words, or {contact}"
+        ),
+        "personal_account": (
+            "I can't see your case or account, so I can't answer that for you. To check it, {account}, or {contact}"
+        ),
+        "injection": (
+            "I can only answer questions from this agency's published guidance, and I can't follow instructions "
+            "like that. Ask me about our services, or {contact}"
+        ),
+        "not_ready": "Please try again in a minute: the guidance is still being loaded.",
+        "clarify": "I found a few pages that could answer that. Which one do you mean?",
+        "english_only": "",
+        "feedback_prompt": "Was this helpful?",
+        "yes": "Yes",
+        "no": "No",
+        "thanks_helpful": "Thank you! I'm glad it helped.",
+        "thanks_not_helpful": (
+            "Thank you for telling us; it helps us improve our guidance. You could ask in other words, or {contact}"
+        ),
+        "handoff": "To talk with a person, {contact}. I've noted that you asked to speak with someone.",
+    },
+    "es": {
+        "no_match": (
+            "Lo siento, no encontré eso en nuestra información publicada y no quiero adivinar. "
+            "Puede preguntar con otras palabras, o {contact}"
+        ),
+        "out_of_scope": (
+            "Lo siento, solo puedo responder preguntas sobre la información publicada por esta agencia, así que "
+            "no puedo ayudarle con eso. Puede preguntar sobre nuestros servicios con otras palabras, o {contact}"
+        ),
+        "personal_account": (
+            "No puedo ver su caso ni su cuenta, así que no puedo responderle eso. Para consultarlo, {account}, "
+            "o {contact}"
+        ),
+        "injection": (
+            "Solo puedo responder preguntas con la información publicada por esta agencia y no puedo seguir "
+            "instrucciones como esa. Pregúnteme sobre nuestros servicios, o {contact}"
+        ),
+        "not_ready": "Por favor, intente de nuevo en un minuto: todavía estamos cargando la información.",
+        "clarify": "Encontré varias páginas que podrían responder. ¿Cuál de ellas busca?",
+        "english_only": "Esta información solo está publicada en inglés:\n",
+        "feedback_prompt": "¿Le sirvió esta respuesta?",
+        "yes": "Sí",
+        "no": "No",
+        "thanks_helpful": "¡Gracias! Me alegra que le haya servido.",
+        "thanks_not_helpful": (
+            "Gracias por decírnoslo; nos ayuda a mejorar nuestra información. Puede preguntar con otras "
+            "palabras, o {contact}"
+        ),
+        "handoff": "Para hablar con una persona, {contact}. Anoté que usted pidió hablar con alguien.",
+    },
+}
+
+
+def say(key: str, lang: str) -> str:
+    """One of the assistant's own messages, in the customer's language, with the agency's details filled in."""
+    settings = get_sync_settings()
+    lang = lang if lang in MESSAGES else "en"
+    contact = settings.agency_contact_es if lang == "es" and settings.agency_contact_es else settings.agency_contact
+    return MESSAGES[lang][key].format(contact=contact, account=settings.account_help)
+
+
+def _base(kind: str, lang: str, index_version: str | None) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "answered": False,
+        "text": "",
         "source_url": None,
         "source_title": None,
         "index_version": index_version,
+        "lang": lang,
     }
 
 
-def out_of_scope(index_version: str | None, contact: str) -> dict[str, Any]:
-    """The reply to a request outside the agency's business."""
-    return no_answer(index_version, contact) | {
-        "text": (
-            "Sorry, I can only answer questions about this agency's published guidance, so I can't help with "
-            f"that. You could ask about our services in other words, or {contact}"
-        )
-    }
+def no_answer(index_version: str | None, reason: str, lang: str = "en", score: float | None = None) -> dict[str, Any]:
+    """The honest reply when the assistant won't answer from the guidance; `reason` says why."""
+    return _base("answer", lang, index_version) | {"text": say(reason, lang), "reason": reason, "score": score}
 
 
-def make_answer(result: SearchResult, min_score: float, contact: str) -> dict[str, Any]:
-    """The answer for a search result: the best passage when it scores at least `min_score`."""
-    if not result.hits or result.hits[0].score < min_score:
-        return no_answer(result.index_version, contact) | {
-            "score": round(result.hits[0].score, 4) if result.hits else None
-        }
-    best = result.hits[0]
-    chunk = best.chunk
-    return {
-        "kind": "answer",
+def answer_from(hit: Hit, result: SearchResult, question: str) -> dict[str, Any]:
+    """The answer: the page's passage that answers, its source and version, and "Was this helpful?"."""
+    chunk = hit.chunk
+    lang = result.language
+    text = passage_for(hit, question)
+    if lang == "es" and (hit.language or "en") != "es":
+        text = MESSAGES["es"]["english_only"] + text
+    return _base("answer", lang, result.index_version) | {
         "answered": True,
-        "text": _passage(chunk.text),
+        "text": text,
         "source_url": chunk.url,
         "source_title": chunk.title,
         "section": chunk.headings[-1] if len(chunk.headings) > 1 else None,
-        "index_version": result.index_version,
         "last_updated": chunk.last_updated,
         "chunk_id": chunk.id,
         "chunk_digest": chunk.digest,
-        "score": round(best.score, 4),
+        "score": round(hit.score, 4),
+        "feedback": {
+            "prompt": say("feedback_prompt", lang),
+            "buttons": [
+                {"title": say("yes", lang), "payload": '/feedback{"helpful": "yes"}'},
+                {"title": say("no", lang), "payload": '/feedback{"helpful": "no"}'},
+            ],
+        },
     }
 
 
-def answer_question(question: str, out_of_scope_bar: float | None = None) -> dict[str, Any]:
-    """Search the published index and answer, or say honestly that nothing fits.
+def clarify(result: SearchResult, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The question back: which of these pages is meant."""
+    return _base("clarify", result.language, result.index_version) | {
+        "text": say("clarify", result.language),
+        "reason": "clarify",
+        "choices": choices,
+    }
 
-    For a message NLU called out of scope, `out_of_scope_bar` raises (never lowers) the bar set by
-    ANSWER_MIN_SCORE, and the reply below it says the request is outside what the assistant answers.
-    """
-    settings = get_sync_settings()
-    if out_of_scope_bar is None:
-        return make_answer(search(question), settings.answer_min_score, settings.agency_contact)
-    result = search(question)
-    answer = make_answer(result, max(settings.answer_min_score, out_of_scope_bar), settings.agency_contact)
-    return answer if answer["answered"] else out_of_scope(result.index_version, settings.agency_contact)
+
+def handoff(lang: str, index_version: str | None) -> dict[str, Any]:
+    """How to reach a person, from the AGENCY_CONTACT setting."""
+    return _base("handoff", lang, index_version) | {"text": say("handoff", lang), "reason": "handoff", "handoff": True}
+
+
+def feedback_ack(helpful: bool, about: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    """The reply to "Was this helpful?", naming the answer that was rated."""
+    index_version = (about or {}).get("index_version")
+    return _base("feedback", lang, index_version) | {
+        "text": say("thanks_helpful" if helpful else "thanks_not_helpful", lang),
+        "reason": "feedback",
+        "helpful": helpful,
+        "about": about or {},
+    }

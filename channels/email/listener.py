@@ -23,11 +23,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.answers import answers_from_rasa, render_email
+from channels.answers import answers_from_rasa, events_to_record, render_email
 from channels.email.read import InboundMail, read_mail
 from channels.email.send import build_reply, send_message
 from channels.rasa_client import RasaClient, RasaUnavailable
 from channels.settings import Settings
+from channels.store import ChannelStore
 
 log = logging.getLogger("channels.email")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -105,12 +106,15 @@ class InboundHandler:
 
 
 class Answerer:
-    """Works through the spool: asks Rasa, sends the reply, and keeps what could not be done yet."""
+    """Works through the spool: asks Rasa, records what it could not answer, sends the reply, and keeps what
+    could not be done yet.
+    """
 
-    def __init__(self, settings: Settings, spool: Spool) -> None:
+    def __init__(self, settings: Settings, spool: Spool, store: ChannelStore | None = None) -> None:
         self.settings = settings
         self.spool = spool
         self.rasa = RasaClient(settings.rasa_url)
+        self.store = store if store is not None else ChannelStore(settings.database_url)
 
     def process(self, msg_id: str) -> bool:
         """Handle one message; False means keep it and try again later. Nothing here may kill the worker."""
@@ -133,11 +137,13 @@ class Answerer:
                 "characters at most), so please send your question on its own in a shorter message."
             )
         else:
+            conversation = f"email:{mail.sender.lower()}"
             try:
-                answers = answers_from_rasa(self.rasa.send_sync(f"email:{mail.sender.lower()}", mail.question))
+                answers = answers_from_rasa(self.rasa.send_sync(conversation, mail.question))
             except RasaUnavailable as exc:
                 log.warning("message %s waits for Rasa: %s", msg_id, exc)
                 return None
+            self.store.record_events(events_to_record(answers, "email", conversation, mail.question))
             body = render_email(answers)
         self.spool.note(msg_id, {**meta, "reply_body": body})
         return body
@@ -187,7 +193,8 @@ class Answerer:
 
 
 def serve(settings: Settings, stop: threading.Event) -> Controller:
-    """Start the listener and the answering thread; returns the running controller."""
+    """Run the channels' migrations, then start the listener and the answering thread; returns the controller."""
+    store = ChannelStore(settings.database_url)  # migrates to head, before any message is accepted
     spool = Spool(settings.data_dir / "mail")
     wake = threading.Event()
     controller = Controller(
@@ -198,5 +205,7 @@ def serve(settings: Settings, stop: threading.Event) -> Controller:
         server_hostname="assistant",
     )
     controller.start()
-    threading.Thread(target=Answerer(settings, spool).run, args=(stop, wake), daemon=True, name="answerer").start()
+    threading.Thread(
+        target=Answerer(settings, spool, store).run, args=(stop, wake), daemon=True, name="answerer"
+    ).start()
     return controller

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.answers import answers_from_rasa, render_sms
+from channels.answers import answers_from_rasa, events_to_record, render_sms
 from channels.deps import ChannelStoreDep, RasaDep, SettingsDep
 from channels.rasa_client import RasaUnavailable
 from channels.store import ChannelStore
@@ -52,15 +52,18 @@ async def twilio_webhook(request: Request, settings: SettingsDep, store: Channel
             f"That message is too long for me. Please send a shorter question (under {MAX_BODY_CHARS} characters)."
         )
     else:
+        conversation = f"sms:{sender}"
         try:
-            messages = await rasa.send(f"sms:{sender}", body)
+            messages = await rasa.send(conversation, body)
         except RasaUnavailable as exc:
             log.error("sms %s kept unanswered: %s", sid, exc)
             messages = None
         if messages is None:
             reply = twiml("Sorry, I can't answer right now. Please text again in a few minutes.")
         else:
-            reply = twiml(render_sms(answers_from_rasa(messages), settings.sms_max_chars))
+            answers = answers_from_rasa(messages)
+            await run_in_threadpool(store.record_events, events_to_record(answers, "sms", conversation, body))
+            reply = twiml(render_sms(answers, settings.sms_max_chars))
     await run_in_threadpool(store.save_sms_reply, sid, reply)
     return Response(reply, media_type="text/xml")
 

@@ -11,9 +11,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 
-from channels.answers import answers_from_rasa, render_web
-from channels.deps import RasaDep, SettingsDep
+from channels.answers import answers_from_rasa, events_to_record, render_web
+from channels.deps import ChannelStoreDep, RasaDep, SettingsDep
 from channels.rasa_client import RasaUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,42 @@ class ChatRequest(BaseModel):
         return value
 
 
+class ChoicePublic(BaseModel):
+    """One page the customer may pick: show `title`, send `payload` back as the next message's text."""
+
+    n: int
+    title: str
+    url: str | None = None
+    payload: str
+
+
+class ButtonPublic(BaseModel):
+    """A quick reply: show `title`, send `payload` back as the next message's text."""
+
+    title: str
+    payload: str
+
+
+class FeedbackPublic(BaseModel):
+    """The "Was this helpful?" question and its buttons, offered with an answer."""
+
+    prompt: str
+    buttons: list[ButtonPublic]
+
+
 class ChatMessage(BaseModel):
+    """One assistant message: the contract's fields, then its kind, language and quick replies."""
+
     text: str
     answered: bool
     source_url: str | None
     source_title: str | None
     index_version: str | None
     last_updated: str | None = None
+    kind: str = Field("text", description="answer, clarify, feedback, handoff, or text for a plain response")
+    lang: str | None = Field(None, description="the message's language, en or es, when the assistant said")
+    choices: list[ChoicePublic] = Field(default_factory=list, description="pages to pick from (clarify)")
+    feedback: FeedbackPublic | None = Field(None, description="a 'Was this helpful?' question with its buttons")
 
 
 class ChatResponse(BaseModel):
@@ -52,7 +82,7 @@ class ChatResponse(BaseModel):
 
 
 @router.post("/api/chat", response_model=ChatResponse)
-async def chat(body: ChatRequest, settings: SettingsDep, rasa: RasaDep) -> ChatResponse:
+async def chat(body: ChatRequest, settings: SettingsDep, rasa: RasaDep, store: ChannelStoreDep) -> ChatResponse:
     """Ask the assistant; every message says whether it answers from the guidance and cites its source."""
     if len(body.text) > settings.max_message_chars:
         raise HTTPException(
@@ -60,16 +90,17 @@ async def chat(body: ChatRequest, settings: SettingsDep, rasa: RasaDep) -> ChatR
             detail=f"text is {len(body.text)} characters; at most {settings.max_message_chars} are accepted",
         )
     session_id = body.session_id or f"web-{uuid.uuid4().hex}"
+    sender = f"web:{session_id}"
     try:
-        replies = await rasa.send(f"web:{session_id}", body.text)
+        replies = await rasa.send(sender, body.text)
     except RasaUnavailable as exc:
         log.error("web chat: %s", exc)
         raise HTTPException(
             status_code=503, detail="the assistant is not available right now; try again in a moment"
         ) from exc
-    return ChatResponse(
-        session_id=session_id, messages=[ChatMessage(**m) for m in render_web(answers_from_rasa(replies))]
-    )
+    answers = answers_from_rasa(replies)
+    await run_in_threadpool(store.record_events, events_to_record(answers, "web", sender, body.text))
+    return ChatResponse(session_id=session_id, messages=[ChatMessage(**m) for m in render_web(answers)])
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -1,16 +1,23 @@
-"""Fixtures for the integration tests: a copy of the sample site on loopback, and the real product crawling it."""
+"""Fixtures for the integration tests: a copy of the sample site on loopback, and the real product crawling it.
+
+`stack` is one product shared by the whole session: tests must not change its site. A module whose tests
+publish changes to the site uses `own_stack` instead: its own copy of the site and its own product, in its own
+DATA_DIR. Every product process refuses non-loopback connections (tests/guard).
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from bench.stack import EMAIL_FROM, ROOT, Stack, running_stack, send_mail
 from content_sync.sample_site import serve_in_thread
-from tests.stack import EMAIL_FROM, ROOT, Stack, running_stack, send_mail
+from tests.conftest import loopback_only_env
 
 SAMPLE_SITE = ROOT / "data" / "sample_site"
 SAMPLE_UPDATES = ROOT / "data" / "sample_site_updates"
@@ -19,17 +26,55 @@ QUESTIONS = json.loads((ROOT / "tests" / "fixtures" / "sample_site_questions.jso
 __all__ = ["EMAIL_FROM", "QUESTIONS", "SAMPLE_UPDATES", "Stack", "send_mail"]
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("site") / "sample_site"
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root`, by relative path, with its content."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@contextmanager
+def served_site_copy(parent: Path) -> Iterator[tuple[str, Path]]:
+    """A fresh copy of the sample site under `parent`, served on a free loopback port."""
+    root = parent / "sample_site"
     shutil.copytree(SAMPLE_SITE, root)
     server = serve_in_thread(root)
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def product_on(site_url: str, site_root: Path, data_dir: Path) -> Iterator[Stack]:
+    """The real product crawling `site_url`, with the loopback guard on in every process."""
+    with running_stack(site_url, site_root, data_dir, wrap_env=loopback_only_env) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The shared stack's site. It must stay as published: changing it would change every later test's answers."""
+    with served_site_copy(tmp_path_factory.mktemp("site")) as served:
+        published = _snapshot(served[1])
+        yield served
+        now = _snapshot(served[1])
+    changed = sorted(name for name in published.keys() | now.keys() if published.get(name) != now.get(name))
+    assert not changed, f"a test changed the shared stack's site ({changed}); use the own_stack fixture"
 
 
 @pytest.fixture(scope="session")
 def stack(site: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The product shared by the session, read-only: don't change its site (see `own_stack`)."""
     site_url, site_root = site
-    with running_stack(site_url, site_root, tmp_path_factory.mktemp("data")) as running:
+    with product_on(site_url, site_root, tmp_path_factory.mktemp("data")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A product of the module's own, crawling its own copy of the site, which its tests may change."""
+    with (
+        served_site_copy(tmp_path_factory.mktemp("own-site")) as (site_url, site_root),
+        product_on(site_url, site_root, tmp_path_factory.mktemp("own-data")) as running,
+    ):
         yield running

@@ -10,22 +10,49 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant.actions.actions import ActionAnswerQuestion
+from content_sync.sample_site import serve_in_thread
 from content_sync.search import get_searcher, get_sync_settings
+from content_sync.settings import DEFAULT_MODEL, SyncSettings
 from content_sync.sync import run_sync
-from tests.integration.test_sync import PAGES, settings_for, site  # noqa: F401 - the loopback site fixture
+from tests.integration.test_sync import PAGES, settings_for, write_site
+
+CONTACT = "write to the Test Agency, 1 Loopback Road, Testville"
 
 
 @pytest.fixture
-def index(site: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
-    base, _ = site
+def site(tmp_path: Path) -> Iterator[str]:
+    """test_sync's three-page site, served on loopback."""
+    root = tmp_path / "site"
+    root.mkdir()
+    write_site(root, PAGES)
+    server = serve_in_thread(root)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The action's settings come from this fixture alone: no `.env`, and every variable it reads set or unset here."""
+    monkeypatch.setitem(SyncSettings.model_config, "env_file", None)
+    for name in SyncSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     data = tmp_path / "data"
-    run_sync(settings_for(base, data))
     monkeypatch.setenv("DATA_DIR", str(data))
+    monkeypatch.setenv("AGENCY_CONTACT", CONTACT)
+    monkeypatch.setenv("ANSWER_MIN_SCORE", "0.45")
+    monkeypatch.setenv("EMBEDDING_MODEL", DEFAULT_MODEL)
     get_sync_settings.cache_clear()
     get_searcher.cache_clear()
-    yield base
+    yield data
     get_sync_settings.cache_clear()
     get_searcher.cache_clear()
+
+
+@pytest.fixture
+def index(site: str, data_dir: Path) -> str:
+    run_sync(settings_for(site, data_dir))
+    return site
 
 
 def run_action(text: str, intent: str = "ask_question") -> list[dict]:
@@ -49,24 +76,20 @@ def test_says_so_when_nothing_is_good_enough(index: str) -> None:
     (message,) = run_action("Who won the football world cup in 1998?")
     answer = message["custom"]
     assert answer["answered"] is False and answer["source_url"] is None
-    assert "couldn't find" in answer["text"] and "(555) 010-4400" in answer["text"]
+    assert "couldn't find" in answer["text"] and CONTACT in answer["text"]
 
 
 def test_out_of_scope_gets_the_out_of_scope_response_unless_the_guidance_matches(index: str) -> None:
     (message,) = run_action("What's a good lasagna recipe?", intent="out_of_scope")
     assert message["custom"]["answered"] is False and message["custom"]["source_url"] is None
     assert "only answer questions about this agency's published guidance" in message["custom"]["text"]
-    assert "(555) 010-4400" in message["custom"]["text"]  # AGENCY_CONTACT
+    assert CONTACT in message["custom"]["text"]  # AGENCY_CONTACT
     (message,) = run_action("When are your offices open on weekdays?", intent="out_of_scope")
     assert message["custom"]["answered"] and message["custom"]["source_url"] == f"{index}/hours.html"
 
 
-def test_no_index_yet_is_an_honest_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "empty"))
-    get_sync_settings.cache_clear()
-    get_searcher.cache_clear()
+def test_no_index_yet_is_an_honest_wait(data_dir: Path) -> None:
+    assert not data_dir.exists()
     (message,) = run_action("How do I appeal?")
     assert message["custom"]["answered"] is False
     assert "try again in a minute" in message["custom"]["text"]
-    get_sync_settings.cache_clear()
-    get_searcher.cache_clear()

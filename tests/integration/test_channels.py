@@ -9,6 +9,7 @@ from html import unescape
 import httpx
 import pytest
 
+from channels.store import ChannelStore
 from tests.integration.conftest import EMAIL_FROM, QUESTIONS, Stack, send_mail
 
 pytestmark = pytest.mark.integration
@@ -112,9 +113,32 @@ def test_bad_chat_input_gets_a_json_error(stack: Stack, kwargs: dict, status: in
     assert words.lower() in response.json()["error"].lower()
 
 
-def test_html_in_a_question_comes_back_as_text(stack: Stack) -> None:
-    reply = stack.chat("<script>alert(1)</script> how do I replace a lost EBT card?")
-    assert all("<script>" not in m["text"] for m in reply["messages"])
+def test_every_message_carries_its_kind(stack: Stack) -> None:
+    (hello,) = stack.chat("hello there")["messages"]
+    assert hello["kind"] == "text" and hello["choices"] == [] and hello["feedback"] is None
+    answer = answered(stack.chat(THREE[1]["question"]))
+    assert answer["kind"] == "answer"
+
+
+def test_unanswered_questions_are_recorded_on_every_channel(stack: Stack) -> None:
+    store = ChannelStore(stack.env["DATABASE_URL"], migrate=False)
+    web_question, sms_question, mail_question = QUESTIONS["unanswerable"][1:4]
+    session = "recorded-" + uuid.uuid4().hex
+    assert not any(m["answered"] for m in stack.chat(web_question, session_id=session)["messages"])
+    stack.chat("hello there", session_id=session)  # a greeting is not recorded
+    phone = "+1555" + str(uuid.uuid4().int)[:7]
+    assert stack.sms(sms_question, sid="SM" + uuid.uuid4().hex, sender=phone).status_code == 200
+    sender = f"recorded-{uuid.uuid4().hex[:8]}@example.org"
+    assert stack.sink.reply_to(send_mail(stack.smtp_port, mail_question + "\n", "A question", sender=sender))
+
+    for channel, conversation, question in [
+        ("web", f"web:{session}", web_question),
+        ("sms", f"sms:{phone}", sms_question),
+        ("email", f"email:{sender}", mail_question),
+    ]:
+        rows = store.recent_events(conversation=conversation)
+        assert [(r["channel"], r["question"], r["kind"]) for r in rows] == [(channel, question, "answer")], rows
+        assert rows[0]["index_version"] and rows[0]["helpful"] is None
 
 
 def test_forged_or_missing_sms_signature_is_refused(stack: Stack) -> None:

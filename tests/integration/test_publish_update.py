@@ -1,9 +1,13 @@
-"""Publishing the sample site's updates: after one webhook sync, every channel gives the new answer."""
+"""Publishing the sample site's updates: after one webhook sync, every channel gives the new answer.
+
+These tests change the site, so they run on a product of their own (`own_stack`), never the shared `stack`.
+"""
 
 from __future__ import annotations
 
 import shutil
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,20 +18,21 @@ from tests.integration.test_channels import answered, sms_text
 pytestmark = pytest.mark.integration
 
 
-def apply_updates(root: object) -> None:
+def apply_updates(root: Path) -> None:
+    """Publish data/sample_site_updates onto the site served from `root`: new and changed pages, removals."""
     for path in SAMPLE_UPDATES.rglob("*"):
         if path.is_file() and path.name not in ("REMOVED", "CHANGES.md"):
-            target = root / path.relative_to(SAMPLE_UPDATES)  # type: ignore[operator]
+            target = root / path.relative_to(SAMPLE_UPDATES)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
     for line in (SAMPLE_UPDATES / "REMOVED").read_text().split():
-        (root / line).unlink()  # type: ignore[operator]
+        (root / line).unlink()
 
 
-def test_every_channel_gives_the_new_answer_after_publish(stack: Stack) -> None:
-    before = httpx.get(stack.gateway + "/healthz", timeout=10).json()["index_version"]
-    apply_updates(stack.site_root)
-    job = stack.sync()
+def test_every_channel_gives_the_new_answer_after_publish(own_stack: Stack) -> None:
+    before = httpx.get(own_stack.gateway + "/healthz", timeout=10).json()["index_version"]
+    apply_updates(own_stack.site_root)
+    job = own_stack.sync()
     assert job["status"] == "succeeded", job
     after = job["index_version"]
     assert after != before
@@ -37,13 +42,13 @@ def test_every_channel_gives_the_new_answer_after_publish(stack: Stack) -> None:
 
     with_phrase = 0
     for case in QUESTIONS["after_update"]:
-        web = answered(stack.chat(case["question"]))
-        assert web["source_url"] == stack.site + case["path"], case["question"]
+        web = answered(own_stack.chat(case["question"]))
+        assert web["source_url"] == own_stack.site + case["path"], case["question"]
         assert web["index_version"] == after
-        sms = sms_text(stack.sms(case["question"], sid="SM" + uuid.uuid4().hex))
+        sms = sms_text(own_stack.sms(case["question"], sid="SM" + uuid.uuid4().hex))
         assert web["source_url"] in sms
         assert sms.startswith(web["text"][:60])
-        mail = stack.sink.reply_to(send_mail(stack.smtp_port, case["question"], "Update check"))
+        mail = own_stack.sink.reply_to(send_mail(own_stack.smtp_port, case["question"], "Update check"))
         assert mail is not None
         body = mail.get_body(preferencelist=("plain",)).get_content()
         assert web["source_url"] in body and f"Guidance version: {after}" in body
@@ -53,7 +58,7 @@ def test_every_channel_gives_the_new_answer_after_publish(stack: Stack) -> None:
     # Which passage of the right page is quoted is retrieval quality (measured 3 of 6 in docs/benchmarks.md).
     assert with_phrase >= len(QUESTIONS["after_update"]) // 2
 
-    removed = {stack.site + r["path"] for r in QUESTIONS["removed"]}
+    removed = {own_stack.site + r["path"] for r in QUESTIONS["removed"]}
     assert removed <= set(report["deleted"])
-    asked = next(c for c in QUESTIONS["questions"] if stack.site + c["path"] in removed)
-    assert not {m["source_url"] for m in stack.chat(asked["question"])["messages"]} & removed
+    asked = next(c for c in QUESTIONS["questions"] if own_stack.site + c["path"] in removed)
+    assert not {m["source_url"] for m in own_stack.chat(asked["question"])["messages"]} & removed

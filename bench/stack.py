@@ -1,7 +1,8 @@
-"""The real product on loopback, for the integration tests and the benchmarks.
+"""The real product on loopback, for the benchmarks and the integration tests.
 
 `running_stack` starts it with the same launcher `make run` uses, on free ports in a given DATA_DIR, crawling
-a site already served on loopback, with outbound mail caught by an aiosmtpd sink.
+a site already served on loopback, with outbound mail caught by an aiosmtpd sink. The tests import it from
+here; nothing in bench/ imports tests/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
@@ -97,6 +98,7 @@ class Stack:
     twilio_token: str
     sink: MailSink
     env: dict[str, str] = field(default_factory=dict)
+    pid: int = 0  # the launcher's; every product process is its descendant
 
     def chat(self, text: str, session_id: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"text": text} | ({"session_id": session_id} if session_id else {})
@@ -162,8 +164,18 @@ def send_mail(
 
 
 @contextmanager
-def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 900) -> Iterator[Stack]:
-    """Start every process with the launcher; stop them all (and anything left) on exit."""
+def running_stack(
+    site_url: str,
+    site_root: Path,
+    data_dir: Path,
+    wait: float = 900,
+    wrap_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
+) -> Iterator[Stack]:
+    """Start every process with the launcher; stop them all (and anything left) on exit.
+
+    `wrap_env`, if given, makes the launcher's environment from the one built here (the tests use it to switch
+    on their loopback-only guard in every product process).
+    """
     sink = MailSink()
     sink.controller.start()
     ports = {name: free_port() for name in ("GATEWAY_PORT", "RASA_PORT", "ACTIONS_PORT", "SMTP_LISTEN_PORT")}
@@ -185,6 +197,8 @@ def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 
         "SAMPLE_SITE_PORT": str(free_port()),
     }
     env.pop("VIRTUAL_ENV", None)
+    if wrap_env is not None:
+        env = wrap_env(env)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "launcher.log"
     log = log_path.open("w")
@@ -207,6 +221,7 @@ def running_stack(site_url: str, site_root: Path, data_dir: Path, wait: float = 
         env["TWILIO_AUTH_TOKEN"],
         sink,
         env,
+        process.pid,
     )
     try:
         deadline = time.monotonic() + wait

@@ -1,0 +1,149 @@
+"""What a message means in its conversation: small talk, a follow-up, a pick among offered choices, a request
+for someone's own case, or an attempt to instruct the assistant. Pure functions of the text and the slots."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from content_sync.search import Hit, stem_tokens, words
+
+# Words that make up greetings, thanks, goodbyes and "are you a bot"; a message with two or more other
+# content words is a question too ("hi, how do I apply?") and goes to the search.
+SMALL_TALK_WORDS = frozenset(
+    """hi hii hiya hello helo hallo hey heya howdy yo sup morning afternoon evening good day night greetings there
+    thanks thank thx ty tysm cheers appreciate appreciated much lot so very kindly bunch million obliged help helps
+    helpful great ok okay cool nice awesome perfect bye goodbye goodnight later see ya cya soon take care farewell
+    talk ttyl now done all that is for leaving signing off peace out until next time tomorrow great one have a
+    are you a an bot robot human person real machine ai automated computer chatbot live agent am i talking to with
+    chatting who what is this it the on other end typing answering being
+    hola buenos buenas dias tardes noches gracias muchas adios chao hasta luego pronto nos vemos eres un una
+    persona robot hablo con
+    how doing again anyone anybody home assistant""".split()
+)
+ANAPHORA = re.compile(
+    r"\b(that|it|this|those|these|them|they|there|one|ones|else|also|too|same|eso|esto|ese|esa|ahi|alli|tambien)\b"
+    r"|^\s*(and|what about|how about|what if|y|¿y|and if|but|so)\b",
+    re.IGNORECASE,
+)
+ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4,
+    "primero": 1, "primera": 1, "segundo": 2, "segunda": 2, "tercero": 3, "tercera": 3, "cuarto": 4, "cuarta": 4,
+}
+# Number words count only as the whole reply or after "option", "number" ("the one for heating" is no pick).
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4}
+NUMBER_LEAD = {"option", "number", "choice", "opcion", "numero", "no"}
+PERSONAL_ACCOUNT = re.compile(
+    r"\b(my|mi|mis)\b.{0,40}\b(balance|saldo|status|estado|approved|denied|closed|case ?worker|caseworker|"
+    r"claim|account|cuenta|application|solicitud|payment|pago|deposit|documents|documentos|case|caso|"
+    r"card|tarjeta|address on file|appointment|cita|benefits|beneficios|grant|allowance|check|refund)\b"
+    r"|\b(did|has|have|was|were|is|why)\b.{0,30}\b(my|mi)\b.{0,40}\b(approved|denied|received|processed|"
+    r"closed|cut|stopped|lowered|reduced|go through|gone through|come in|arrived|sent)\b"
+    r"|\b(change|update|cambiar)\b.{0,15}\b(my|mi)\b.{0,20}\b(address|direccion|dirección|phone|telefono|name)\b"
+    r"|\bhow much (is|do i have) (left |on |in )?(on |in )?my\b|\bcu[aá]nto tengo\b",
+    re.IGNORECASE,
+)
+# A question about *how* to find one's own information is answerable from the guidance.
+HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|where (do|can) i|como (puedo|hago)|cómo)\b", re.I)
+INJECTION = re.compile(
+    r"ignore (all |any |the |your )?(previous |prior |above |earlier )?(instructions|rules|prompts?)"
+    r"|system prompt|developer mode|jailbreak|\bDAN\b|you are now|act as (an?|the)|pretend (to be|you are)"
+    r"|^\s*(system|assistant|admin)\s*:|\[(system|admin)\]|override (code|your)|disregard (your|the|all)"
+    r"|reveal (your|the) (instructions|prompt|rules|password|code)|print (your|the) (instructions|prompt)"
+    r"|olvida (tus|las) instrucciones|ignora (tus|las) instrucciones",
+    re.IGNORECASE,
+)
+
+
+def content_words(text: str, language: str = "en") -> list[str]:
+    """The stemmed words of a message that carry its topic (stopwords dropped)."""
+    return stem_tokens(words(text), language)
+
+
+def is_small_talk(text: str) -> bool:
+    """True when every word of the message belongs to greetings, thanks, goodbyes or "are you a bot"."""
+    extra = [w for w in words(text) if w not in SMALL_TALK_WORDS]
+    return len(extra) < 2
+
+
+def is_personal_account(text: str) -> bool:
+    """A request that only someone's own case record could answer ("what is my balance")."""
+    return bool(PERSONAL_ACCOUNT.search(text)) and not HOW_TO.search(text)
+
+
+def is_injection(text: str) -> bool:
+    """Text that tries to instruct the assistant rather than ask about the guidance."""
+    return bool(INJECTION.search(text))
+
+
+def is_elliptical(text: str, language: str = "en") -> bool:
+    """A follow-up that leans on the earlier turn: a pronoun, "what about…", or almost no topic words."""
+    return bool(ANAPHORA.search(text)) or len(content_words(text, language)) <= 2
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One page offered when a question could mean several."""
+
+    n: int
+    title: str
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "title": self.title, "url": self.url, "payload": str(self.n)}
+
+
+def programme(title: str) -> str:
+    """The part of a page title that names its programme: "Burial Allowance: how much" → "burial allowance"."""
+    return re.split(r"\s[:|–—-]\s|:\s", title, maxsplit=1)[0].strip().lower()
+
+
+def ambiguous_choices(question: str, hits: list[Hit], margin: float, language: str = "en") -> list[Choice]:
+    """The 2–4 distinct programmes a question could mean, or [] when one page clearly answers it.
+
+    A question is ambiguous when the best pages score within `margin` of each other, belong to different
+    programmes, and the question names none of them apart: its topic words that occur in their titles occur in
+    all of them ("how much is the allowance?"), and there is at least one such word.
+    """
+    if len(hits) < 2:
+        return []
+    close = [h for h in hits if hits[0].fused - h.fused <= margin]
+    distinct: dict[str, Hit] = {}
+    for hit in close:
+        distinct.setdefault(programme(hit.chunk.title), hit)
+    if len(distinct) < 2:
+        return []
+    asked = set(content_words(question, language))
+    titles = {name: set(content_words(hit.chunk.title, hit.language or language)) for name, hit in distinct.items()}
+    named = [asked & t for t in titles.values()]
+    if not any(named):
+        return []  # the question names no programme at all: it is about something else, answer it
+    if any(n - set.intersection(*named) for n in named):
+        return []  # a word the question uses tells the programmes apart
+    return [Choice(i, hit.chunk.title, hit.chunk.url) for i, hit in enumerate(list(distinct.values())[:4], 1)]
+
+
+def pick_choice(text: str, choices: list[dict[str, Any]], language: str = "en") -> dict[str, Any] | None:
+    """The offered choice a reply names: its number ("2", "the second one"), its title, or a word of it."""
+    said = words(text)
+    for i, token in enumerate(said):
+        n = int(token) if token.isdigit() else ORDINALS.get(token)
+        if n is None and token in NUMBER_WORDS and (len(said) == 1 or (i and said[i - 1] in NUMBER_LEAD)):
+            n = NUMBER_WORDS[token]
+        if n is not None and 1 <= n <= len(choices):
+            return choices[n - 1]
+    asked = set(content_words(text, language))
+    if not asked:
+        return None
+    scored = []
+    for choice in choices:
+        title = set(content_words(choice["title"], language))
+        others = set().union(*(set(content_words(c["title"], language)) for c in choices if c is not choice))
+        own = title - others
+        scored.append((len(asked & own), len(asked & title), choice))
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    best = scored[0]
+    if best[0] == 0 or (len(scored) > 1 and scored[1][0] == best[0]):
+        return None
+    return best[2]

@@ -1,0 +1,162 @@
+"""Make a customer's query searchable: SMS shorthand spelled out, misspelt words corrected against the index."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from content_sync.lexical import fold
+
+__all__ = ["correct_spelling", "expand_shorthand", "normalise_query"]
+
+# Texting shorthand that customers use, spelled out. Only whole tokens are replaced, and only ones that are
+# never real words in the guidance; "4" and "2" are handled apart, because "a family of 4" means four.
+SHORTHAND = {
+    "en": {
+        "u": "you",
+        "ur": "your",
+        "r": "are",
+        "y": "why",
+        "b4": "before",
+        "wat": "what",
+        "wut": "what",
+        "wht": "what",
+        "wats": "what is",
+        "whats": "what is",
+        "wen": "when",
+        "whn": "when",
+        "hw": "how",
+        "hv": "have",
+        "pls": "please",
+        "plz": "please",
+        "cuz": "because",
+        "bc": "because",
+        "coz": "because",
+        "w/": "with",
+        "w/o": "without",
+        "im": "i am",
+        "ive": "i have",
+        "cant": "cannot",
+        "wont": "will not",
+        "dont": "do not",
+        "doesnt": "does not",
+        "didnt": "did not",
+        "isnt": "is not",
+        "abt": "about",
+        "appt": "appointment",
+        "info": "information",
+        "govt": "government",
+        "dept": "department",
+        "txt": "text",
+        "msg": "message",
+        "n": "and",
+        "da": "the",
+        "wanna": "want to",
+        "gonna": "going to",
+        "gotta": "have to",
+        "pmt": "payment",
+        "amt": "amount",
+        "acct": "account",
+        "yr": "year",
+        "yrs": "years",
+        "mo": "month",
+        "mos": "months",
+        "wk": "week",
+        "wks": "weeks",
+        "ppl": "people",
+        "bday": "birthday",
+        "tmrw": "tomorrow",
+        "2day": "today",
+        "2morrow": "tomorrow",
+        "ty": "thank you",
+        "thx": "thanks",
+        "#": "number",
+        "num": "number",
+        "no.": "number",
+        "addy": "address",
+        "sum1": "someone",
+        "some1": "someone",
+        "any1": "anyone",
+        "gf": "girlfriend",
+        "bf": "boyfriend",
+        "bro": "brother",
+        "sis": "sister",
+    },
+    "es": {
+        "q": "que",
+        "k": "que",
+        "ke": "que",
+        "xq": "porque",
+        "pq": "porque",
+        "porq": "porque",
+        "x": "por",
+        "xfa": "por favor",
+        "porfa": "por favor",
+        "tb": "también",
+        "tmb": "también",
+        "d": "de",
+        "dnd": "donde",
+        "cdo": "cuando",
+        "pa": "para",
+        "msj": "mensaje",
+        "info": "información",
+        "tel": "teléfono",
+        "hr": "hora",
+        "hrs": "horas",
+    },
+}
+# "4" means "for" and "2" means "to" when a word follows and the word before is not one that counts things.
+COUNTING = {"of", "to", "for", "family", "household", "people", "persons", "kids", "children", "size", "age", "ages"}
+SPELLED_DIGIT = {"4": "for", "2": "to"}
+TOKEN = re.compile(r"w/o|w/|no\.|#|[\w$']+|[^\w\s]")
+
+
+def expand_shorthand(text: str, language: str = "en") -> str:
+    """The query with texting shorthand spelled out; everything else is kept as typed."""
+    table = SHORTHAND.get(language, {})
+    tokens = TOKEN.findall(text)
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        low = token.lower()
+        nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+        prev = tokens[i - 1].lower() if i else ""
+        if language == "en" and low in SPELLED_DIGIT and nxt.isalpha() and prev not in COUNTING:
+            out.append(SPELLED_DIGIT[low])
+        elif low in table:
+            out.append(table[low])
+        else:
+            out.append(token)
+    return " ".join(out)
+
+
+def correct_spelling(tokens: Sequence[str], vocabulary: Counter[str], choices: Sequence[str]) -> list[str]:
+    """Each folded token that the index has never seen, replaced by the closest, most frequent word it has.
+
+    Up to 1 edit for words of 4–5 letters and 2 for longer ones; numbers and short words are left alone.
+    """
+    out: list[str] = []
+    for token in tokens:
+        if len(token) < 4 or token in vocabulary or not token.isalpha():
+            out.append(token)
+            continue
+        limit = 1 if len(token) <= 5 else 2
+        found = process.extract(token, choices, scorer=Levenshtein.distance, score_cutoff=limit, limit=8)
+        if found:
+            best = min(found, key=lambda m: (m[1], -vocabulary[m[0]]))
+            out.append(best[0])
+        else:
+            out.append(token)
+    return out
+
+
+def normalise_query(text: str, language: str, vocabulary: Counter[str], choices: Sequence[str]) -> str:
+    """Shorthand spelled out, then misspellings corrected: the text both rankers are given."""
+    from content_sync.lexical import words
+
+    expanded = expand_shorthand(text, language)
+    corrected = correct_spelling(words(expanded), vocabulary, choices)
+    return " ".join(corrected) if corrected else fold(expanded)

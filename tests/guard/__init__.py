@@ -1,0 +1,1 @@
+"""The loopback-only guard for the processes the tests start (see sitecustomize.py)."""
