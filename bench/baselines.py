@@ -40,8 +40,9 @@ class Baselines:
         self.dense.add(vectors)
         self.stemmer = Stemmer.Stemmer("english")
         self.bm25 = bm25s.BM25()
-        self.bm25.index(bm25s.tokenize(self.windows, stopwords="en", stemmer=self.stemmer, show_progress=False),
-                        show_progress=False)
+        self.bm25.index(
+            bm25s.tokenize(self.windows, stopwords="en", stemmer=self.stemmer, show_progress=False), show_progress=False
+        )
 
     def _pages(self, rows: list[int]) -> list[str]:
         seen: list[str] = []
@@ -80,5 +81,3 @@ class Baselines:
     def top_window(self, query: str) -> str:
         rows = self.rrf_rows(query)
         return self.windows[rows[0]] if rows else ""
-
-

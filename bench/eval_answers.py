@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,8 +76,8 @@ def f(x: float) -> str:
     return f"{x:.3f}"
 
 
-def search_only(evalset: EvalSet, index_dir: Path) -> tuple[Searcher, str]:
-    """Baselines and the product's search, in process. Returns the searcher and a Markdown report."""
+def search_only(evalset: EvalSet, index_dir: Path) -> tuple[dict[str, bool], str]:
+    """Baselines and the product's search, in process: which questions search alone gets right, and a report."""
     from assistant.actions.answer import passage_for
 
     settings = SyncSettings(_env_file=None)  # type: ignore[call-arg]
@@ -105,8 +104,13 @@ def search_only(evalset: EvalSet, index_dir: Path) -> tuple[Searcher, str]:
         and has_phrase(passage_for(results[q["question"]].hits[0], q["question"]), q["phrases"])
         for q in questions
     )
-    rows.append(["**content_sync.search alone**", f(s["top1"]), f(s["top3"]), f(s["mrr"]), f(phrase / max(1, len(questions)))])
-    out = [f"Answerable questions: {len(questions)}\n", table(rows, ["retrieval", "top-1", "top-3", "MRR", "phrase in passage"])]
+    rows.append(
+        ["**content_sync.search alone**", f(s["top1"]), f(s["top3"]), f(s["mrr"]), f(phrase / max(1, len(questions)))]
+    )
+    out = [
+        f"Answerable questions: {len(questions)}\n",
+        table(rows, ["retrieval", "top-1", "top-3", "MRR", "phrase in passage"]),
+    ]
     by_style: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for q in questions:
         by_style[q.get("style", "plain")].append(q)
@@ -119,7 +123,10 @@ def search_only(evalset: EvalSet, index_dir: Path) -> tuple[Searcher, str]:
         base = ranking_scores(items, lambda q: naive_pages[q])
         style_rows.append([style, str(len(items)), f(base["top1"]), f(mine["top1"])])
     out += ["", table(style_rows, ["questions", "n", "naive RRF top-1", "search top-1"])]
-    return searcher, "\n".join(out)
+    right = {
+        q["id"]: bool(product(q["question"])) and path_of(product(q["question"])[0]) == q["path"] for q in questions
+    }
+    return right, "\n".join(out)
 
 
 def main() -> None:
@@ -138,12 +145,12 @@ def main() -> None:
     try:
         print(f"## Answer eval, {args.split} half, {time.strftime('%Y-%m-%d %H:%M')}\n")
         index_dir = sync_site(site_url, data / "search")
-        _, report = search_only(evalset, index_dir)
+        right, report = search_only(evalset, index_dir)
         print(report, flush=True)
         if not args.search_only:
             from bench.eval_product import product_report
 
-            print(product_report(evalset, site_url, site_root, data / "stack"), flush=True)
+            print(product_report(evalset, site_url, site_root, data / "stack", right), flush=True)
     finally:
         server.shutdown()
         shutil.rmtree(root, ignore_errors=True)

@@ -29,6 +29,7 @@ from aiosmtpd.controller import Controller
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_UPDATES = ROOT / "data" / "sample_site_updates"
 EMAIL_FROM = "help@agency.example"
 
 
@@ -257,3 +258,16 @@ def running_stack(
         log.close()
     if still_open:
         raise AssertionError(f"SIGTERM left {still_open} open after 15 s; see {log_path}")
+
+
+def apply_updates(root: Path) -> None:
+    """Publish data/sample_site_updates onto the site served from `root`: new and changed pages, removals."""
+    import shutil
+
+    for path in SAMPLE_UPDATES.rglob("*"):
+        if path.is_file() and path.name not in ("REMOVED", "CHANGES.md"):
+            target = root / path.relative_to(SAMPLE_UPDATES)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    for line in (SAMPLE_UPDATES / "REMOVED").read_text().split():
+        (root / line).unlink()

@@ -50,8 +50,8 @@ def training_digest() -> str:
     h = hashlib.sha256()
     files = [
         ASSISTANT / "config.yml",
-        *sorted((ASSISTANT / "domain").rglob("*.yml")),
-        *sorted((ASSISTANT / "data").rglob("*.yml")),
+        *sorted(p for p in (ASSISTANT / "domain").rglob("*") if p.suffix in (".yml", ".yaml")),
+        *sorted(p for p in (ASSISTANT / "data").rglob("*") if p.suffix in (".yml", ".yaml")),
     ]
     for path in files:
         h.update(str(path.relative_to(ASSISTANT)).encode() + b"\0" + path.read_bytes())
@@ -115,7 +115,8 @@ def child_env(settings: Settings, model: Path) -> dict[str, str]:
             "RASA_MODEL": str(model),
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(ROOT),
+            # The repository first; an inherited PYTHONPATH (the tests' socket guard) still applies after it.
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         }
     )
     env.pop("VIRTUAL_ENV", None)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass
 
-from content_sync.parse import ParsedPage, Section
+from content_sync.parse import ParsedPage
 
-import os
 MAX_WORDS = int(os.environ.get("XP_MAX_WORDS", "160"))
 MERGE_WORDS = int(os.environ.get("XP_MERGE_WORDS", "0"))
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")  # "a.m. to" does not end a sentence
@@ -74,37 +74,11 @@ def _pieces(blocks: list[str]) -> list[str]:
     return passages
 
 
-def _merged(sections: list[Section], max_words: int) -> list[tuple[tuple[str, ...], list[str]]]:
-    """Short sections under the same top heading joined into passages of up to `max_words` words.
-
-    A joined passage keeps the heading path they share, and each sub-heading stays in the text as a line of
-    its own, so a short "Deadlines" section is read with the rest of "How to appeal".
-    """
-    merged: list[tuple[tuple[str, ...], list[str]]] = []
-    size = 0
-    for section in sections:
-        n = sum(len(b.split()) for b in section.blocks)
-        if merged:
-            heads, blocks = merged[-1]
-            if heads[:2] == section.headings[:2] and size + n <= max_words:
-                extra = [h for h in section.headings[len(heads):]]
-                shared = tuple(a for a, b in zip(heads, section.headings, strict=False) if a == b)
-                if len(shared) < len(heads):
-                    extra = list(section.headings[len(shared):])
-                merged[-1] = (shared or heads[:1], blocks + extra + section.blocks)
-                size += n
-                continue
-        merged.append((section.headings, list(section.blocks)))
-        size = n
-    return merged
-
-
 def chunk_page(page: ParsedPage) -> list[Chunk]:
     """Chunks in reading order; the same page always gives the same ids and digests."""
     pid = page_id(page.url)
     chunks: list[Chunk] = []
-    for headings, blocks in _merged(page.sections, MERGE_WORDS):
-        section = Section(headings=headings, blocks=blocks)
+    for section in page.sections:
         for text in _pieces(section.blocks):
             chunks.append(
                 Chunk(

@@ -12,13 +12,90 @@ __all__ = ["detect_language"]
 
 # Words that settle a short message on their own, where a statistical detector has too little to go on.
 SPANISH_MARKERS = frozenset(
-    "como cuando donde cuanto cuanta cuantos que porque quien cual necesito puedo tengo quiero mi mis hijo hija "
-    "beneficios solicitud solicitar tarjeta pago pagos ayuda dinero comida ingresos oficina llamar numero "
-    "perdi perdio renovar apelar audiencia aviso hola gracias usted esta estoy".split()
+    [
+        "como",
+        "cuando",
+        "donde",
+        "cuanto",
+        "cuanta",
+        "cuantos",
+        "que",
+        "porque",
+        "quien",
+        "cual",
+        "necesito",
+        "puedo",
+        "tengo",
+        "quiero",
+        "mi",
+        "mis",
+        "hijo",
+        "hija",
+        "beneficios",
+        "solicitud",
+        "solicitar",
+        "tarjeta",
+        "pago",
+        "pagos",
+        "ayuda",
+        "dinero",
+        "comida",
+        "ingresos",
+        "oficina",
+        "llamar",
+        "numero",
+        "perdi",
+        "perdio",
+        "renovar",
+        "apelar",
+        "audiencia",
+        "aviso",
+        "hola",
+        "gracias",
+        "usted",
+        "esta",
+        "estoy",
+    ]
 )
 ENGLISH_MARKERS = frozenset(
-    "how what when where who why which the my your is are do does can could should would will i you "
-    "apply benefits card payment help money food office call number lost renew appeal hearing notice".split()
+    [
+        "how",
+        "what",
+        "when",
+        "where",
+        "who",
+        "why",
+        "which",
+        "the",
+        "my",
+        "your",
+        "is",
+        "are",
+        "do",
+        "does",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "i",
+        "you",
+        "apply",
+        "benefits",
+        "card",
+        "payment",
+        "help",
+        "money",
+        "food",
+        "office",
+        "call",
+        "number",
+        "lost",
+        "renew",
+        "appeal",
+        "hearing",
+        "notice",
+    ]
 )
 
 
@@ -28,7 +105,7 @@ def _detector() -> LanguageDetector:
 
 
 def detect_language(text: str) -> str:
-    """"es" or "en" (the default when unsure); accents and inverted marks count as Spanish."""
+    """ "es" or "en" (the default when unsure); accents and inverted marks count as Spanish."""
     if any(ch in text for ch in "¿¡ñÑ"):
         return "es"
     tokens = fold(text).split()

@@ -50,7 +50,6 @@ class Ranking:
     language_bonus: float = 0.05  # for a page in the question's language
     prefer_bonus: float = 0.08  # for the page a conversation is about
     normalise: bool = True  # spell out shorthand and correct misspellings first
-    fusion: str = "score"  # "score" (the weighted sum above) or "rrf" (reciprocal ranks, k = 60)
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,7 @@ def _load(version: IndexVersion) -> _Loaded:
         [c.language or version.pages.get(c.url, {}).get("language") for c in chunks],
     )
     page_lexical = LexicalIndex(texts, [(lang or "en").split("-")[0] for lang in languages])
-    return _Loaded(
-        version, chunk_lexical, page_lexical, urls, page_of_row, texts, sorted(chunk_lexical.vocabulary)
-    )
+    return _Loaded(version, chunk_lexical, page_lexical, urls, page_of_row, texts, sorted(chunk_lexical.vocabulary))
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -181,10 +178,7 @@ class Searcher:
                 return SearchResult(query, version.version, [], lang, text)
         dense = _cosines(version, vector, candidates)
         lex = bm25[candidates]
-        if rank.fusion == "rrf":
-            fused = _rrf(dense, lex)
-        else:
-            fused = dense + rank.lexical_weight * _normalised(lex)
+        fused = dense + rank.lexical_weight * _normalised(lex)
         page_scores = loaded.page_lexical.scores(tokens)
         page_norm = _normalised(page_scores)
         best: dict[int, list[tuple[float, int, float]]] = {}
@@ -230,16 +224,6 @@ def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.
     return (stored @ vector[0]).astype(np.float32) if len(rows) else np.zeros(0, dtype=np.float32)
 
 
-def _rrf(dense: np.ndarray, lexical: np.ndarray, k: int = 60) -> np.ndarray:
-    out = np.zeros(len(dense), dtype=np.float32)
-    for values in (dense, lexical):
-        order = np.argsort(-values, kind="stable")
-        ranks = np.empty(len(values), dtype=np.float32)
-        ranks[order] = np.arange(len(values), dtype=np.float32)
-        out += np.where(values > 0, 1.0 / (k + ranks), 0.0).astype(np.float32)
-    return out
-
-
 @lru_cache(maxsize=1)
 def get_searcher() -> Searcher:
     """The process's searcher, built on first use (nothing loads at import)."""
@@ -256,4 +240,3 @@ def search(
 ) -> SearchResult:
     """Search the published index of this process's settings."""
     return get_searcher().search(query, k, prefer_url=prefer_url, language=language, only_url=only_url)
-

@@ -5,28 +5,16 @@ These tests change the site, so they run on a product of their own (`own_stack`)
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import QUESTIONS, SAMPLE_UPDATES, Stack, send_mail
+from bench.stack import apply_updates
+from tests.integration.conftest import QUESTIONS, Stack, send_mail
 from tests.integration.test_channels import answered, sms_text
 
 pytestmark = pytest.mark.integration
-
-
-def apply_updates(root: Path) -> None:
-    """Publish data/sample_site_updates onto the site served from `root`: new and changed pages, removals."""
-    for path in SAMPLE_UPDATES.rglob("*"):
-        if path.is_file() and path.name not in ("REMOVED", "CHANGES.md"):
-            target = root / path.relative_to(SAMPLE_UPDATES)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-    for line in (SAMPLE_UPDATES / "REMOVED").read_text().split():
-        (root / line).unlink()
 
 
 def test_every_channel_gives_the_new_answer_after_publish(own_stack: Stack) -> None:

@@ -65,6 +65,7 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server = serve_in_thread(root)
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()
+    server.server_close()
 
 
 def settings_for(base: str, data: Path, source: str = "/sitemap.xml") -> SyncSettings:
@@ -215,6 +216,7 @@ def test_gzip_pages_and_a_redirect_loop(tmp_path: Path) -> None:
         report = run_sync(settings, urls=[base + "/page.html", base + "/loop", base + "/away"])
     finally:
         server.shutdown()
+        server.server_close()
     assert report.added == [base + "/page.html"]
     reasons = {s["url"]: s["reason"] for s in report.skipped}
     assert "redirects more than 5 times" in reasons[base + "/loop"]

@@ -1,19 +1,44 @@
-"""The answer's passage: whole sentences, the published wording untouched."""
+"""The answer's passage: whole sentences around the one that answers, the published wording untouched."""
 
 from __future__ import annotations
 
-from assistant.actions.answer import MAX_PASSAGE, _passage
+from assistant.actions.answer import MAX_PASSAGE, _cut, passage_for
+from content_sync.chunk import Chunk
+from content_sync.search import Hit
+
+
+def _hit(text: str) -> Hit:
+    chunk = Chunk(id="p_0", url="http://x/p", title="T", headings=("T",), text=text, digest="d", language="en")
+    return Hit(chunk=chunk, score=0.9, language="en")
 
 
 def test_short_text_is_kept_whole() -> None:
     text = "Offices are open 8:00 a.m. to 6:00 p.m.\nCall first."
-    assert _passage(text) == text
+    assert passage_for(_hit(text), "when are offices open") == text
 
 
 def test_long_text_is_cut_after_a_sentence_never_inside_an_abbreviation() -> None:
     text = "We are open Monday to Friday, 8:00 a.m. to 6:00 p.m. at every office. " * 20
-    passage = _passage(text)
+    passage = _cut(text)
     assert len(passage) <= MAX_PASSAGE
     assert passage.endswith("every office.")
     assert "8:00 a.m. to 6:00 p.m." in passage
     assert text.startswith(passage)
+
+
+def test_a_long_passage_is_cut_around_the_sentence_that_answers() -> None:
+    filler = " ".join(f"Sentence number {n} says something general about the program." for n in range(30))
+    answer = "The burial allowance pays up to $1,500 for a burial."
+    text = f"{filler} {answer} {filler}"
+    passage = passage_for(_hit(text), "how much does the burial allowance pay")
+    assert answer in passage
+    assert len(passage) <= MAX_PASSAGE
+    assert all(s.endswith(".") for s in passage.split("\n"))
+
+
+def test_a_table_row_keeps_its_header_row() -> None:
+    rows = "\n".join(f"{n} people | ${100 * n}" for n in range(1, 40))
+    text = f"Household size | Monthly amount\n{rows}\nFamily of 27 people | $9,999"
+    passage = passage_for(_hit(text), "how much for a family of 27 people")
+    assert passage.startswith("Household size | Monthly amount")
+    assert "$9,999" in passage

@@ -86,11 +86,8 @@ TRAINING_CHANGES = {
     "config.yml": _replace("config.yml", "epochs: 50", "epochs: 60"),
     "a new story file": _append("data/stories/thanks.yml", NEW_STORY),
     "a renamed training file": lambda a: (a / "data/rules/fallback.yml").rename(a / "data/rules/fallbacks.yml"),
-    # Rasa reads .yaml training data and domain files as well as .yml; the digest doesn't (yet).
-    "a .yaml training file": pytest.param(
-        _append("data/stories/thanks.yaml", NEW_STORY),
-        marks=pytest.mark.xfail(strict=True, reason="training_digest() only reads *.yml; Rasa also reads *.yaml"),
-    ),
+    # Rasa reads .yaml training data and domain files as well as .yml.
+    "a .yaml training file": _append("data/stories/thanks.yaml", NEW_STORY),
 }
 UNRELATED_CHANGES = {
     "the story tests": _append("tests/test_stories.yml", "# a comment\n"),
