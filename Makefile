@@ -12,7 +12,7 @@ RASA_VENV := .venv-rasa
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test train sync lint bench clean
+.PHONY: help install run test train sync lint bench eval clean
 
 help:
 	@echo "make run      install what is missing, train Rasa if needed, start everything (Ctrl-C stops all)"
@@ -22,6 +22,7 @@ help:
 	@echo "make sync     run an incremental sync in the foreground (needs the sources to be up)"
 	@echo "make lint     ruff, ruff format --check, mypy"
 	@echo "make bench    run the benchmarks in bench/ (results: docs/benchmarks.md)"
+	@echo "make eval     answer quality on the test half of tests/eval/, beside plain baselines (SPLIT=dev to tune)"
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed $(CHROMIUM)
 
@@ -64,6 +65,10 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python bench/run.py
+
+SPLIT ?= test
+eval: install train
+	$(VENV)/bin/python bench/eval_answers.py --split $(SPLIT)
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) models/*.tar.gz data/runtime .pytest_cache .mypy_cache .ruff_cache .rasa

@@ -31,6 +31,10 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_UPDATES = ROOT / "data" / "sample_site_updates"
 EMAIL_FROM = "help@agency.example"
+# Set on every stack, so that tests can assert the contact details the replies carry.
+AGENCY_CONTACT = "call the test help line on (555) 010-0199"
+AGENCY_CONTACT_ES = "llame a la línea de prueba al (555) 010-0199"
+ACCOUNT_HELP = "sign in to the test portal"
 
 
 def free_port() -> int:
@@ -196,6 +200,9 @@ def running_stack(
         "EMAIL_FROM": EMAIL_FROM,
         "BIND_HOST": "127.0.0.1",
         "SAMPLE_SITE_PORT": str(free_port()),
+        "AGENCY_CONTACT": AGENCY_CONTACT,
+        "AGENCY_CONTACT_ES": AGENCY_CONTACT_ES,
+        "ACCOUNT_HELP": ACCOUNT_HELP,
     }
     env.pop("VIRTUAL_ENV", None)
     if wrap_env is not None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import asdict, dataclass
 
 from content_sync.parse import ParsedPage
 
-MAX_WORDS = int(os.environ.get("XP_MAX_WORDS", "160"))
-MERGE_WORDS = int(os.environ.get("XP_MERGE_WORDS", "0"))
+MAX_WORDS = 160
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")  # "a.m. to" does not end a sentence
 
 

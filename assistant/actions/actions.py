@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from assistant.actions import answer as replies
@@ -21,12 +21,7 @@ from content_sync.errors import IndexNotReady
 from content_sync.search import detect_language
 
 log = logging.getLogger(__name__)
-SMALL_TALK_RESPONSES = {
-    "greet": "utter_greet",
-    "goodbye": "utter_goodbye",
-    "thanks": "utter_you_are_welcome",
-    "bot_challenge": "utter_iamabot",
-}
+SMALL_TALK = ("greet", "goodbye", "thanks", "bot_challenge")
 NEGATIVE = ("not", "no", "didn't", "didnt", "wasn't", "wasnt", "wrong", "useless", "doesn't", "doesnt", "nope")
 
 
@@ -81,10 +76,7 @@ class ActionSmallTalk(Action):  # type: ignore[misc]
         intent, _ = _intent(tracker)
         if not is_small_talk(text) or tracker.get_slot("pending_choices"):
             return await _answer(dispatcher, tracker)
-        response = SMALL_TALK_RESPONSES.get(intent or "", "utter_greet")
-        if detect_language(text) == "es":
-            response += "_es"
-        dispatcher.utter_message(response=response)
+        dispatcher.utter_message(text=replies.say(intent if intent in SMALL_TALK else "greet", detect_language(text)))
         return []
 
 
@@ -121,3 +113,16 @@ class ActionHandoff(Action):  # type: ignore[misc]
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         return _send(dispatcher, await asyncio.to_thread(handoff_turn, _text(tracker)))
+
+
+class ActionStartOver(Action):  # type: ignore[misc]
+    """Forget the conversation and say so."""
+
+    def name(self) -> str:
+        return "action_start_over"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(text=replies.say("restart", detect_language(_text(tracker))))
+        return [Restarted()]

@@ -94,6 +94,18 @@ MESSAGES = {
             "Thank you for telling us; it helps us improve our guidance. You could ask in other words, or {contact}"
         ),
         "handoff": "To talk with a person, {contact}. I've noted that you asked to speak with someone.",
+        "greet": (
+            "Hello! I'm this agency's virtual assistant. Ask me a question about our services, such as who can get "
+            "help, how to apply, payments, renewals, appeals or our offices, and I'll look it up in our published "
+            "guidance."
+        ),
+        "goodbye": "Goodbye, and take care. You can come back any time with another question.",
+        "thanks": "You're welcome! Is there anything else I can help you find?",
+        "bot_challenge": (
+            "I'm an automated assistant, not a person. I answer only from this agency's published guidance, and I "
+            "link you to the page each answer comes from. To speak with a person, ask me for one."
+        ),
+        "restart": "OK, let's start over. What would you like to know?",
     },
     "es": {
         "no_match": (
@@ -124,6 +136,18 @@ MESSAGES = {
             "palabras, o {contact}"
         ),
         "handoff": "Para hablar con una persona, {contact}. Anoté que usted pidió hablar con alguien.",
+        "greet": (
+            "¡Hola! Soy el asistente virtual de esta agencia. Hágame una pregunta sobre nuestros servicios, como "
+            "quién puede recibir ayuda, cómo solicitar, pagos, renovaciones, apelaciones u oficinas, y la buscaré en "
+            "nuestra información publicada."
+        ),
+        "goodbye": "Adiós, que le vaya bien. Puede volver cuando quiera con otra pregunta.",
+        "thanks": "¡De nada! ¿Hay algo más que pueda ayudarle a encontrar?",
+        "bot_challenge": (
+            "Soy un asistente automático, no una persona. Solo respondo con la información publicada por esta "
+            "agencia y le doy el enlace a la página de cada respuesta. Para hablar con una persona, pídamelo."
+        ),
+        "restart": "Muy bien, empecemos de nuevo. ¿Qué le gustaría saber?",
     },
 }
 

@@ -182,23 +182,53 @@ ORDINALS = {
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4}
 NUMBER_LEAD = {"option", "number", "choice", "opcion", "numero", "no"}
 PERSONAL_ACCOUNT = re.compile(
-    r"\b(my|mi|mis)\b.{0,40}\b(balance|saldo|status|estado|approved|denied|closed|case ?worker|caseworker|"
-    r"claim|account|cuenta|application|solicitud|payment|pago|deposit|documents|documentos|case|caso|"
-    r"card|tarjeta|address on file|appointment|cita|benefits|beneficios|grant|allowance|check|refund)\b"
-    r"|\b(did|has|have|was|were|is|why)\b.{0,30}\b(my|mi)\b.{0,40}\b(approved|denied|received|processed|"
-    r"closed|cut|stopped|lowered|reduced|go through|gone through|come in|arrived|sent)\b"
-    r"|\b(change|update|cambiar)\b.{0,15}\b(my|mi)\b.{0,20}\b(address|direccion|dirección|phone|telefono|name)\b"
-    r"|\bhow much (is|do i have) (left |on |in )?(on |in )?my\b|\bcu[aá]nto tengo\b",
+    "|".join(
+        [
+            # a balance, or what is left on a claim
+            r"\b(what('s| is)|whats|check|tell me|how much is|look up|cu[aá]l es|revise)\b.{0,15}\b(my|mi|mis)\b.{0,20}"
+            r"\b(balance|saldo)\b",
+            r"\bhow much (money )?(is|do i have|have i got|i have)( left)? (on|in|o) my\b",
+            r"\bhow much (is )?left (on|in|of) my\b",
+            r"\bcu[aá]nto (dinero )?(tengo|me queda|queda|hay) en mi\b",
+            # the state of one's own application, claim or case
+            r"\b(status|estado) (of|de) (my|mi)\b",
+            r"^\W*(is|was|has|have|did|are|were|got|ya)\b.{0,10}\b(my|mi)\b.{0,40}\b(approved|denied|processed|"
+            r"go(ne)? through|aprobad[ao]|negad[ao])\b",
+            r"\b(my|mi)\b.{0,40}\b(approved|denied|processed|aprobad[ao]|negad[ao])( yet| already| todav[ií]a)?\s*\?",
+            r"\b(check|see|find out|tell me) (if|whether) my\b",
+            r"\b(change|update|cambi[ea]r?|actualizar?)\b.{0,25}\b(address|direcci[oó]n|phone|tel[eé]fono)\b.{0,10}"
+            r"\b(on|en|de) (my|mi)\b",
+            r"\b(did|have|has) (you|u|they|y'all)\b.{0,15}\b(get|got|receive|received|process|processed)\b.{0,15}"
+            r"\b(my|mi)\b",
+            r"\b(recibieron|recibi[oó]) (mi|mis)\b",
+            r"\b(did|have|has) (you|u|they)\b.{0,10}\b(get|got|receive|received)\b.{0,10}\b(the )?(documents?|papers?|"
+            r"pay ?stubs?|forms?|application)\b.{0,20}\b(i|we) (sent|uploaded|mailed|faxed|dropped)\b",
+            r"\bya (procesaron|recibieron|aprobaron)\b",
+            r"\bwhy (was|were|is|are|did|has|have)\b.{0,25}\b(my|mi)\b.{0,40}\b(closed|cut|stopped|lowered|reduced|"
+            r"denied|cancel+ed|late)\b",
+            r"\bwhy did (my|the) (case ?worker|worker|office)\b",
+            r"\bwhen is my (interview|appointment|hearing)\b.{0,30}\b(scheduled|set|booked)?",
+            r"\bpor ?qu[eé]\b.{0,30}\b(cerraron|cortaron|redujeron|bajaron|negaron)\b",
+            # one's own caseworker, or one's own record changed by the assistant
+            r"\b(who|what)('s| is) my (case ?worker|worker)\b|\bmy (case ?worker)'?s? name\b",
+            r"\b(change|update|cambiar|cambie|actualizar)\b.{0,15}\b(my|mi)\b.{0,20}\b(address|direcci[oó]n|phone|"
+            r"tel[eé]fono|name|nombre)\b.{0,20}\b(on file|for me|please|por favor)?",
+            r"\b(look up|check|pull up|find|busque|revise)\b.{0,10}\b(my|mi)\b.{0,10}\b(case|account|file|caso|cuenta|"
+            r"application|solicitud)\b",
+        ]
+    ),
     re.IGNORECASE,
 )
 # A question about *how* to find one's own information is answerable from the guidance.
 HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|where (do|can) i|como (puedo|hago)|cómo)\b", re.I)
 INJECTION = re.compile(
     r"ignore (all |any |the |your )?(previous |prior |above |earlier )?(instructions|rules|prompts?)"
-    r"|system prompt|developer mode|jailbreak|\bDAN\b|you are now|act as (an?|the)|pretend (to be|you are)"
+    r"|system prompt|developer mode|jailbreak|(?-i:\bDAN\b)|you are now|act as (an?|the)|pretend (to be|you are)"
     r"|^\s*(system|assistant|admin)\s*:|\[(system|admin)\]|override (code|your)|disregard (your|the|all)"
     r"|reveal (your|the) (instructions|prompt|rules|password|code)|print (your|the) (instructions|prompt)"
-    r"|olvida (tus|las) instrucciones|ignora (tus|las) instrucciones",
+    r"|(forget|ignore|disregard) (all |any |the |your )?(previous |prior |earlier )?(rules|instructions)"
+    r"|new instructions? from|</?(context|system|instructions)>|hidden (notes|instructions|prompt)"
+    r"|(olvida|ignora) (todas )?(tus|las) (instrucciones|reglas)",
     re.IGNORECASE,
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,10 +57,15 @@ def index(site: str, data_dir: Path) -> str:
     return site
 
 
+def tracker_for(text: str, intent: str = "ask_question") -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}}
+    return Tracker.from_dict({"sender_id": "t", "latest_message": latest})
+
+
 def run_action(text: str, intent: str = "ask_question") -> list[dict]:
-    tracker = Tracker.from_dict({"sender_id": "t", "latest_message": {"text": text, "intent": {"name": intent}}})
     dispatcher = CollectingDispatcher()
-    assert ActionAnswerQuestion().run(dispatcher, tracker, {}) == []
+    events = asyncio.run(ActionAnswerQuestion().run(dispatcher, tracker_for(text, intent), {}))
+    assert all(e["event"] == "slot" for e in events), events
     return dispatcher.messages
 
 
@@ -93,3 +100,31 @@ def test_no_index_yet_is_an_honest_wait(data_dir: Path) -> None:
     (message,) = run_action("How do I appeal?")
     assert message["custom"]["answered"] is False
     assert "try again in a minute" in message["custom"]["text"]
+
+
+def test_the_action_leaves_the_event_loop_free_while_it_searches(index: str) -> None:
+    """Embedding and search run in a worker thread: other coroutines keep running meanwhile."""
+    run_action("warm up the model and the index")
+
+    async def both() -> tuple[int, float]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        async def answer() -> None:
+            for _ in range(5):
+                await ActionAnswerQuestion().run(CollectingDispatcher(), tracker_for("When are your offices open?"), {})
+            done.set()
+
+        start = time.perf_counter()
+        await asyncio.gather(ticker(), answer())
+        return ticks, time.perf_counter() - start
+
+    ticks, seconds = asyncio.run(both())
+    # A blocked loop would tick about once per answer; a free one ticks every millisecond or so.
+    assert ticks > 20 and ticks > seconds * 100, (ticks, seconds)

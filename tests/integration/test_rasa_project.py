@@ -56,3 +56,31 @@ def test_conversation_stories_pass(tmp_path: Path) -> None:
         str(tmp_path / "results"),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_nlu_cross_validation_tells_the_intents_apart(tmp_path: Path) -> None:
+    """Two-fold cross-validation of the NLU pipeline; small talk must not swallow questions."""
+    import json
+
+    out = tmp_path / "nlu"
+    result = rasa(
+        tmp_path,
+        "test",
+        "nlu",
+        "--nlu",
+        "data",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain",
+        "--cross-validation",
+        "--folds",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "intent_report.json").read_text())
+    assert report["weighted avg"]["f1-score"] >= 0.8, report["weighted avg"]
+    for intent in ("ask_question", "greet", "human_handoff"):
+        assert report[intent]["f1-score"] >= 0.75, (intent, report[intent])
