@@ -115,11 +115,11 @@ class ActionHandoff(Action):  # type: ignore[misc]
         return _send(dispatcher, await asyncio.to_thread(handoff_turn, _text(tracker)))
 
 
-class ActionStartOver(Action):  # type: ignore[misc]
-    """Forget the conversation and say so."""
+class ActionRestart(Action):  # type: ignore[misc]
+    """Rasa's `action_restart`, overridden: say so in the customer's language, then forget the conversation."""
 
     def name(self) -> str:
-        return "action_start_over"
+        return "action_restart"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

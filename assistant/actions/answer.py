@@ -8,6 +8,7 @@ from typing import Any
 from content_sync.search import Hit, SearchResult, get_sync_settings, stem_tokens, words
 
 MAX_PASSAGE = 700
+SHORT_PASSAGE = 400  # a best passage shorter than this is read with the next-best one of its page
 # A sentence ends at . ! ? or : followed by a capital, a digit or an opening mark ("a.m. to" is not an end).
 BOUNDARY = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9¿¡\"'(])|\n")
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")
@@ -34,10 +35,15 @@ def _cut(text: str) -> str:
 def passage_for(hit: Hit, question: str) -> str:
     """The part of a page's best passage that answers: whole sentences around the one closest to the question.
 
-    A passage that fits is shown whole. A longer one is cut to a window of whole sentences (and table rows,
-    with their header row) around the sentence that shares most content words with the question.
+    A short best passage is read together with the page's next-best one, in page order, because the sentence
+    that answers is often in the neighbouring section. A passage that fits is shown whole. A longer one is cut to
+    a window of whole sentences (and table rows, with their header row) around the sentence that shares most
+    content words with the question.
     """
     text = hit.chunk.text
+    if len(text) < SHORT_PASSAGE and len(hit.passages) > 1:
+        pair = sorted(hit.passages[:2], key=lambda c: int(c.id.rsplit("_", 1)[-1]) if "_" in c.id else 0)
+        text = "\n".join(c.text for c in pair)
     if len(text) <= MAX_PASSAGE:
         return text
     units = _units(text)
