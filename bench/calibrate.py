@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.eval_answers import table  # noqa: E402
 from bench.evalset import load_eval, path_of  # noqa: E402
 
-BARS = [0.30, 0.35, 0.40, 0.42, 0.45, 0.48, 0.50, 0.52, 0.55, 0.60]
+BARS = [0.55, 0.60, 0.65, 0.68, 0.70, 0.71, 0.72, 0.75, 0.80, 0.85]
 
 
 def main() -> None:

@@ -28,13 +28,22 @@ from content_sync.settings import SyncSettings  # noqa: E402
 VARIANTS: dict[str, dict[str, object]] = {
     "shipped defaults": {},
     "no query normalisation": {"normalise": False},
+    "BM25 with Lucene's 33 stopwords": {"stopwords": "lucene"},
+    "BM25 with no stopwords": {"stopwords": "none"},
+    "BM25 without stemming": {"stem": False},
     "dense only (lexical weights 0)": {"lexical_weight": 0.0, "page_lexical_weight": 0.0},
     "no page-level BM25": {"page_lexical_weight": 0.0},
     "no passage BM25": {"lexical_weight": 0.0},
     "passage BM25 × 0.5": {"lexical_weight": 0.5},
     "passage BM25 × 0.1": {"lexical_weight": 0.1},
     "page BM25 × 0.2": {"page_lexical_weight": 0.2},
-    "page BM25 × 0.3": {"page_lexical_weight": 0.3},
+    "page BM25 × 0.1": {"page_lexical_weight": 0.1},
+    "no stemming, page BM25 × 0.3": {"stem": False, "page_lexical_weight": 0.3},
+    "no stemming, page BM25 × 0.2": {"stem": False, "page_lexical_weight": 0.2},
+    "no stemming, page BM25 × 0.4": {"stem": False, "page_lexical_weight": 0.4},
+    "no stemming, page × 0.3, passage × 0.4": {"stem": False, "page_lexical_weight": 0.3, "lexical_weight": 0.4},
+    "no stemming, page × 0.3, passage × 0.15": {"stem": False, "page_lexical_weight": 0.3, "lexical_weight": 0.15},
+    "page BM25 × 0.4": {"page_lexical_weight": 0.4},
     "no language bonus": {"language_bonus": 0.0},
     "language bonus 0.1": {"language_bonus": 0.1},
     "candidates 20": {"candidates": 20},
@@ -56,7 +65,12 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         ranking = replace(Ranking(), **change)  # type: ignore[arg-type]
-        s = ranking_scores(questions, lambda q, r=ranking: [h.chunk.url for h in base.search(q, ranking=r).hits])
+        # The stopwords and stemming shape the loaded index itself, so those variants load their own.
+        own = "stopwords" in change or "stem" in change
+        searcher = Searcher(base.store.root, base.model, ranking) if own else base
+        s = ranking_scores(
+            questions, lambda q, r=ranking, s=searcher: [h.chunk.url for h in s.search(q, ranking=r).hits]
+        )
         rows.append([name, f(s["top1"]), f(s["top3"]), f(s["mrr"])])
         print(rows[-1], flush=True)
     print(table(rows, ["variant (dev half)", "top-1", "top-3", "MRR"]))

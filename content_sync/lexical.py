@@ -11,7 +11,7 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_SPANISH
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS, STOPWORDS_SPANISH
 
 __all__ = ["LANGUAGES", "LexicalIndex", "fold", "stem_tokens", "words"]
 
@@ -25,10 +25,15 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-_STOPWORDS = {
-    "en": frozenset(STOPWORDS_EN) | {"hi", "hello", "please", "thanks", "get", "can", "need", "want", "would"},
-    "es": frozenset(fold(w) for w in STOPWORDS_SPANISH) | {"hola", "gracias", "favor", "quiero", "puedo"},
+# Stopword lists by name: "plus" (bm25s's longer English list), "lucene" (its 33-word list), "none".
+_EXTRA_EN = {"hi", "hello", "please", "thanks", "get", "can", "need", "want", "would"}
+_SPANISH = frozenset(fold(w) for w in STOPWORDS_SPANISH) | {"hola", "gracias", "favor", "quiero", "puedo"}
+STOPWORD_LISTS: dict[str, dict[str, frozenset[str]]] = {
+    "plus": {"en": frozenset(STOPWORDS_EN_PLUS) | _EXTRA_EN, "es": _SPANISH},
+    "lucene": {"en": frozenset(STOPWORDS_EN) | _EXTRA_EN, "es": _SPANISH},
+    "none": {"en": frozenset(), "es": frozenset()},
 }
+DEFAULT_STOPWORDS = "plus"
 
 
 def words(text: str) -> list[str]:
@@ -41,11 +46,14 @@ def _stemmer(language: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer("spanish" if language == "es" else "english")
 
 
-def stem_tokens(tokens: Sequence[str], language: str) -> list[str]:
+def stem_tokens(
+    tokens: Sequence[str], language: str, stopwords: str = DEFAULT_STOPWORDS, stem: bool = True
+) -> list[str]:
     """Stopwords dropped, the rest stemmed with the language's Snowball stemmer."""
-    stops = _STOPWORDS.get(language, _STOPWORDS["en"])
+    lists = STOPWORD_LISTS[stopwords]
+    stops = lists.get(language, lists["en"])
     kept = [t for t in tokens if t not in stops]
-    return list(_stemmer(language).stemWords(kept))
+    return list(_stemmer(language).stemWords(kept)) if stem else kept
 
 
 class LexicalIndex:
@@ -55,10 +63,19 @@ class LexicalIndex:
     of its own language, so an English query matches English stems and a Spanish one Spanish stems.
     """
 
-    def __init__(self, texts: Sequence[str], languages: Sequence[str | None], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        languages: Sequence[str | None],
+        stopwords: str = DEFAULT_STOPWORDS,
+        stem: bool = True,
+        k1: float = 1.2,
+        b: float = 0.75,
+    ) -> None:
         self.languages = [lang if lang in LANGUAGES else "en" for lang in languages]
         self.size = len(texts)
-        corpus = [stem_tokens(words(t), lang) or ["\x00"] for t, lang in zip(texts, self.languages, strict=True)]
+        self.stopwords, self.stem = stopwords, stem
+        corpus = [self._terms(words(t), lang) or ["\x00"] for t, lang in zip(texts, self.languages, strict=True)]
         self.vocabulary: Counter[str] = Counter()
         for text in texts:
             self.vocabulary.update(words(text))
@@ -70,13 +87,16 @@ class LexicalIndex:
         self._known = {lang: set(self.bm25.vocab_dict) if self.size else set() for lang in self.present}
         self._stems = [set(doc) for doc in corpus]
 
+    def _terms(self, tokens: Sequence[str], language: str) -> list[str]:
+        return stem_tokens(tokens, language, self.stopwords, self.stem)
+
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
         """Every document's BM25 score for the (folded, unstemmed) query tokens."""
         out = np.zeros(self.size, dtype=np.float32)
         if not self.size:
             return out
         for lang in self.present:
-            stems = [s for s in stem_tokens(tokens, lang) if s in self._known[lang]]
+            stems = [s for s in self._terms(tokens, lang) if s in self._known[lang]]
             if not stems:
                 continue
             scored = np.asarray(self.bm25.get_scores(stems), dtype=np.float32)
@@ -85,5 +105,5 @@ class LexicalIndex:
 
     def coverage(self, tokens: Sequence[str], row: int) -> float:
         """The share of the query's content stems that occur in document `row`."""
-        stems = set(stem_tokens(tokens, self.languages[row]))
+        stems = set(self._terms(tokens, self.languages[row]))
         return len(stems & self._stems[row]) / len(stems) if stems else 0.0

@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from content_sync.lexical import fold
-
-__all__ = ["correct_spelling", "expand_shorthand", "normalise_query"]
+__all__ = ["corrections", "expand_shorthand", "normalise_query"]
 
 # Texting shorthand that customers use, spelled out. Only whole tokens are replaced, and only ones that are
 # never real words in the guidance; "4" and "2" are handled apart, because "a family of 4" means four.
@@ -111,8 +109,30 @@ SHORTHAND = {
 }
 # "4" means "for" and "2" means "to" when a word follows and the word before is not one that counts things.
 COUNTING = {"of", "to", "for", "family", "household", "people", "persons", "kids", "children", "size", "age", "ages"}
+# …nor when the word after it is one that is counted ("I have 2 kids", "we are 4 people").
+COUNTED = {
+    "people",
+    "persons",
+    "kids",
+    "children",
+    "adults",
+    "months",
+    "weeks",
+    "days",
+    "years",
+    "hours",
+    "jobs",
+    "babies",
+    "sons",
+    "daughters",
+    "grandchildren",
+    "times",
+    "cars",
+    "bedrooms",
+    "of",
+}
 SPELLED_DIGIT = {"4": "for", "2": "to"}
-TOKEN = re.compile(r"w/o|w/|no\.|#|[\w$']+|[^\w\s]")
+TOKEN = re.compile(r"w/o|w/|no\.|#|\$?\d+(?:[.,]\d+)*|[\w$']+|[^\w\s]")
 
 
 def expand_shorthand(text: str, language: str = "en") -> str:
@@ -124,7 +144,7 @@ def expand_shorthand(text: str, language: str = "en") -> str:
         low = token.lower()
         nxt = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
         prev = tokens[i - 1].lower() if i else ""
-        if language == "en" and low in SPELLED_DIGIT and nxt.isalpha() and prev not in COUNTING:
+        if language == "en" and low in SPELLED_DIGIT and nxt.isalpha() and prev not in COUNTING and nxt not in COUNTED:
             out.append(SPELLED_DIGIT[low])
         elif low in table:
             out.append(table[low])
@@ -133,30 +153,30 @@ def expand_shorthand(text: str, language: str = "en") -> str:
     return " ".join(out)
 
 
-def correct_spelling(tokens: Sequence[str], vocabulary: Counter[str], choices: Sequence[str]) -> list[str]:
-    """Each folded token that the index has never seen, replaced by the closest, most frequent word it has.
+def corrections(tokens: Sequence[str], vocabulary: Counter[str], choices: Sequence[str]) -> list[str]:
+    """For each folded token the index has never seen, the closest, most frequent word it has.
 
-    Up to 1 edit for words of 4–5 letters and 2 for longer ones; numbers and short words are left alone.
+    Up to 1 edit for words of 4–5 letters and 2 for longer ones; numbers and short words are left alone. These
+    are added to the lexical query beside what was typed, never put in its place: "kids" must not become
+    "kinds" for the embedding.
     """
     out: list[str] = []
     for token in tokens:
         if len(token) < 4 or token in vocabulary or not token.isalpha():
-            out.append(token)
             continue
         limit = 1 if len(token) <= 5 else 2
         found = process.extract(token, choices, scorer=Levenshtein.distance, score_cutoff=limit, limit=8)
         if found:
-            best = min(found, key=lambda m: (m[1], -vocabulary[m[0]]))
-            out.append(best[0])
-        else:
-            out.append(token)
+            out.append(min(found, key=lambda m: (m[1], -vocabulary[m[0]]))[0])
     return out
 
 
-def normalise_query(text: str, language: str, vocabulary: Counter[str], choices: Sequence[str]) -> str:
-    """Shorthand spelled out, then misspellings corrected: the text both rankers are given."""
+def normalise_query(
+    text: str, language: str, vocabulary: Counter[str], choices: Sequence[str]
+) -> tuple[str, list[str]]:
+    """The text to embed (shorthand spelled out) and the lexical tokens (those words plus spelling fixes)."""
     from content_sync.lexical import words
 
     expanded = expand_shorthand(text, language)
-    corrected = correct_spelling(words(expanded), vocabulary, choices)
-    return " ".join(corrected) if corrected else fold(expanded)
+    tokens = words(expanded)
+    return expanded, tokens + corrections(tokens, vocabulary, choices)

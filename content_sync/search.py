@@ -46,10 +46,12 @@ class Ranking:
 
     candidates: int = 50  # asked of FAISS and of BM25 each
     lexical_weight: float = 0.25  # BM25, normalised to the query's best candidate, added to the cosine
-    page_lexical_weight: float = 0.1  # BM25 of the whole page, normalised likewise
+    page_lexical_weight: float = 0.3  # BM25 of the whole page, normalised likewise
     language_bonus: float = 0.05  # for a page in the question's language
     prefer_bonus: float = 0.08  # for the page a conversation is about
     normalise: bool = True  # spell out shorthand and correct misspellings first
+    stopwords: str = "plus"  # BM25's stopword list: "plus", "lucene" or "none" (content_sync.lexical)
+    stem: bool = True  # BM25 on Snowball stems (English and Spanish) rather than whole words
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class _Loaded:
     vocabulary_choices: list[str] = field(default_factory=list)
 
 
-def _load(version: IndexVersion) -> _Loaded:
+def _load(version: IndexVersion, ranking: Ranking) -> _Loaded:
     chunks = version.chunks
     page_number: dict[str, int] = {}
     page_of_row = np.array([page_number.setdefault(c.url, len(page_number)) for c in chunks], dtype=np.int64)
@@ -106,8 +108,12 @@ def _load(version: IndexVersion) -> _Loaded:
     chunk_lexical = LexicalIndex(
         [" ".join(c.headings) + " " + c.text for c in chunks],
         [c.language or version.pages.get(c.url, {}).get("language") for c in chunks],
+        ranking.stopwords,
+        ranking.stem,
     )
-    page_lexical = LexicalIndex(texts, [(lang or "en").split("-")[0] for lang in languages])
+    page_lexical = LexicalIndex(
+        texts, [(lang or "en").split("-")[0] for lang in languages], ranking.stopwords, ranking.stem
+    )
     return _Loaded(version, chunk_lexical, page_lexical, urls, page_of_row, texts, sorted(chunk_lexical.vocabulary))
 
 
@@ -130,6 +136,10 @@ class Searcher:
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
+    def current_version(self) -> str | None:
+        """The published version's name, without loading it."""
+        return self.store.current_version()
+
     def current(self) -> _Loaded:
         """The published version, loaded (again) if the pointer moved since the last call."""
         name = self.store.current_version()
@@ -138,7 +148,7 @@ class Searcher:
             return loaded
         with self._lock:
             if self._loaded is None or self._loaded.version.version != name:
-                self._loaded = _load(self.store.load(name))
+                self._loaded = _load(self.store.load(name), self.ranking)
             return self._loaded
 
     def search(
@@ -160,10 +170,12 @@ class Searcher:
         version = loaded.version
         lang = language or detect_language(query)
         lexical = loaded.chunk_lexical
-        text = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices) if rank.normalise else query
+        if rank.normalise:
+            text, tokens = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices)
+        else:
+            text, tokens = query, words(query)
         if not version.chunks or not text.strip():
             return SearchResult(query, version.version, [], lang, text)
-        tokens = words(text)
         n = len(version.chunks)
         vector = embed_query(self.model, text)
         want = min(n, rank.candidates)
@@ -211,12 +223,6 @@ class Searcher:
                 )
             )
         return SearchResult(query, version.version, hits, lang, text)
-
-    def with_ranking(self, ranking: Ranking) -> Searcher:
-        """A searcher sharing this one's loaded index, ranking another way (for measuring)."""
-        other = Searcher(self.store.root, self.model, ranking)
-        other._loaded = self.current()
-        return other
 
 
 def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:

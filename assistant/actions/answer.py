@@ -183,7 +183,7 @@ def no_answer(index_version: str | None, reason: str, lang: str = "en", score: f
     return _base("answer", lang, index_version) | {"text": say(reason, lang), "reason": reason, "score": score}
 
 
-def answer_from(hit: Hit, result: SearchResult, question: str) -> dict[str, Any]:
+def answer_from(hit: Hit, result: SearchResult, question: str, confidence: float) -> dict[str, Any]:
     """The answer: the page's passage that answers, its source and version, and "Was this helpful?"."""
     chunk = hit.chunk
     lang = result.language
@@ -199,7 +199,7 @@ def answer_from(hit: Hit, result: SearchResult, question: str) -> dict[str, Any]
         "last_updated": chunk.last_updated,
         "chunk_id": chunk.id,
         "chunk_digest": chunk.digest,
-        "score": round(hit.score, 4),
+        "score": round(confidence, 4),
         "feedback": {
             "prompt": say("feedback_prompt", lang),
             "buttons": [

@@ -194,8 +194,10 @@ PERSONAL_ACCOUNT = re.compile(
             r"\b(status|estado) (of|de) (my|mi)\b",
             r"^\W*(is|was|has|have|did|are|were|got|ya)\b.{0,10}\b(my|mi)\b.{0,40}\b(approved|denied|processed|"
             r"go(ne)? through|aprobad[ao]|negad[ao])\b",
-            r"\b(my|mi)\b.{0,40}\b(approved|denied|processed|aprobad[ao]|negad[ao])( yet| already| todav[ií]a)?\s*\?",
-            r"\b(check|see|find out|tell me) (if|whether) my\b",
+            r"(?<!if )(?<!when )(?<!once )\b(my|mi)\b.{0,40}\b(approved|denied|processed|aprobad[ao]|negad[ao])"
+            r"( yet| already| todav[ií]a)\s*\?",
+            r"\b(check|see|find out|tell me) (if|whether) my (case|claim|application|payment|grant|allowance|"
+            r"documents?|landlord)\b",
             r"\b(change|update|cambi[ea]r?|actualizar?)\b.{0,25}\b(address|direcci[oó]n|phone|tel[eé]fono)\b.{0,10}"
             r"\b(on|en|de) (my|mi)\b",
             r"\b(did|have|has) (you|u|they|y'all)\b.{0,15}\b(get|got|receive|received|process|processed)\b.{0,15}"
@@ -211,8 +213,9 @@ PERSONAL_ACCOUNT = re.compile(
             r"\bpor ?qu[eé]\b.{0,30}\b(cerraron|cortaron|redujeron|bajaron|negaron)\b",
             # one's own caseworker, or one's own record changed by the assistant
             r"\b(who|what)('s| is) my (case ?worker|worker)\b|\bmy (case ?worker)'?s? name\b",
-            r"\b(change|update|cambiar|cambie|actualizar)\b.{0,15}\b(my|mi)\b.{0,20}\b(address|direcci[oó]n|phone|"
-            r"tel[eé]fono|name|nombre)\b.{0,20}\b(on file|for me|please|por favor)?",
+            r"\b(can|could|would|will) you\b.{0,10}\b(change|update|cambiar|actualizar)\b.{0,15}\b(my|mi)\b.{0,20}"
+            r"\b(address|direcci[oó]n|phone|tel[eé]fono|name|nombre)\b",
+            r"\b(change|update)\b.{0,15}\bmy\b.{0,20}\b(address|phone|name)\b.{0,10}\b(to|on file)\b\s+\S*\d",
             r"\b(look up|check|pull up|find|busque|revise)\b.{0,10}\b(my|mi)\b.{0,10}\b(case|account|file|caso|cuenta|"
             r"application|solicitud)\b",
         ]
@@ -220,11 +223,17 @@ PERSONAL_ACCOUNT = re.compile(
     re.IGNORECASE,
 )
 # A question about *how* to find one's own information is answerable from the guidance.
-HOW_TO = re.compile(r"^\s*(how (do|can|would|should) (i|we|you)|where (do|can) i|como (puedo|hago)|cómo)\b", re.I)
+HOW_TO = re.compile(
+    r"\b(how (do|can|would|should) (i|we)|how to|where (do|can) i|can i|what happens if|what if|como (puedo|hago)|"
+    r"cómo)\b",
+    re.I,
+)
 INJECTION = re.compile(
     r"ignore (all |any |the |your )?(previous |prior |above |earlier )?(instructions|rules|prompts?)"
-    r"|system prompt|developer mode|jailbreak|(?-i:\bDAN\b)|you are now|act as (an?|the)|pretend (to be|you are)"
-    r"|^\s*(system|assistant|admin)\s*:|\[(system|admin)\]|override (code|your)|disregard (your|the|all)"
+    r"|system prompt|developer mode|jailbreak|(?-i:\bDAN\b)|you are now (a|an|in|dan|my)\b"
+    r"|act as (an?|the|my) (ai|assistant|bot|system|admin|caseworker)|pretend (to be|you are)"
+    r"|^\s*(system|assistant|admin)\s*:|\[(system|admin)\]|override (code|your)"
+    r"|disregard (your|all|the) (previous |prior )?(instructions|rules|prompt)"
     r"|reveal (your|the) (instructions|prompt|rules|password|code)|print (your|the) (instructions|prompt)"
     r"|(forget|ignore|disregard) (all |any |the |your )?(previous |prior |earlier )?(rules|instructions)"
     r"|new instructions? from|</?(context|system|instructions)>|hidden (notes|instructions|prompt)"
@@ -241,7 +250,7 @@ def content_words(text: str, language: str = "en") -> list[str]:
 def is_small_talk(text: str) -> bool:
     """True when every word of the message belongs to greetings, thanks, goodbyes or "are you a bot"."""
     extra = [w for w in words(text) if w not in SMALL_TALK_WORDS]
-    return len(extra) < 2
+    return not extra or (len(extra) == 1 and "?" not in text)
 
 
 def is_personal_account(text: str) -> bool:
@@ -254,9 +263,14 @@ def is_injection(text: str) -> bool:
     return bool(INJECTION.search(text))
 
 
+def points_back(text: str) -> bool:
+    """A short message that refers to the earlier turn: "what form do I fill out for that?", "what about…"."""
+    return bool(ANAPHORA.search(text)) and len(words(text)) <= 10
+
+
 def is_elliptical(text: str, language: str = "en") -> bool:
-    """A follow-up that leans on the earlier turn: a pronoun, "what about…", or almost no topic words."""
-    return bool(ANAPHORA.search(text)) or len(content_words(text, language)) <= 2
+    """A message with almost no topic words of its own ("how long does it take?")."""
+    return len(content_words(text, language)) <= 2
 
 
 @dataclass(frozen=True)
@@ -280,8 +294,10 @@ def ambiguous_choices(question: str, hits: list[Hit], margin: float, language: s
     """The 2–4 distinct programmes a question could mean, or [] when one page clearly answers it.
 
     A question is ambiguous when the best pages score within `margin` of each other, belong to different
-    programmes, and the question names none of them apart: its topic words that occur in their titles occur in
-    all of them ("how much is the allowance?"), and there is at least one such word.
+    programmes (the part of their titles before a colon), and the question names none of them apart: its topic
+    words that occur in their titles occur in all of them ("how much is the allowance?"), there is at least one
+    such word, and they are a good part of what the question says (a long question that shares one word with
+    the titles is about its other words).
     """
     if len(hits) < 2:
         return []
@@ -292,22 +308,26 @@ def ambiguous_choices(question: str, hits: list[Hit], margin: float, language: s
     if len(distinct) < 2:
         return []
     asked = set(content_words(question, language))
-    titles = {name: set(content_words(hit.chunk.title, hit.language or language)) for name, hit in distinct.items()}
-    named = [asked & t for t in titles.values()]
+    titles = [set(content_words(name, hit.language or language)) for name, hit in distinct.items()]
+    named = [asked & t for t in titles]
     if not any(named):
         return []  # the question names no programme at all: it is about something else, answer it
     common = named[0].intersection(*named[1:])
-    if any(n - common for n in named):
-        return []  # a word the question uses tells the programmes apart
+    if any(n - common for n in named) or len(common) * 3 < len(asked):
+        return []  # a word the question uses tells the programmes apart, or the question is about other things
     return [Choice(i, hit.chunk.title, hit.chunk.url) for i, hit in enumerate(list(distinct.values())[:4], 1)]
 
 
 def pick_choice(text: str, choices: list[dict[str, Any]], language: str = "en") -> dict[str, Any] | None:
     """The offered choice a reply names: its number ("2", "the second one"), its title, or a word of it."""
     said = words(text)
+    short = len(said) <= 3  # "2", "the second one", "número 2"
     for i, token in enumerate(said):
+        led = i > 0 and said[i - 1] in NUMBER_LEAD
         n = int(token) if token.isdigit() else ORDINALS.get(token)
-        if n is None and token in NUMBER_WORDS and (len(said) == 1 or (i and said[i - 1] in NUMBER_LEAD)):
+        if n is not None and not (short or led):
+            n = None
+        if n is None and token in NUMBER_WORDS and (len(said) == 1 or led):
             n = NUMBER_WORDS[token]
         if n is not None and 1 <= n <= len(choices):
             return choices[n - 1]

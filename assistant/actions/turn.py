@@ -16,13 +16,20 @@ from assistant.actions.dialogue import (
     is_injection,
     is_personal_account,
     pick_choice,
+    points_back,
     programme,
 )
-from content_sync.search import SearchResult, detect_language, get_searcher, get_sync_settings
+from content_sync.search import Hit, SearchResult, detect_language, get_searcher, get_sync_settings, words
 
 # Chosen on the dev half of tests/eval (docs/benchmarks.md, "How the bars were chosen").
-CLARIFY_MARGIN = 0.04  # pages whose ranking scores are this close may be what an ambiguous question means
-OUT_OF_SCOPE_MIN_SCORE = 0.6  # a message NLU calls out of scope is answered only on a clear match
+# An answer's confidence is its page's best cosine plus COVERAGE_WEIGHT × the share of the question's content
+# words found on the page; it must reach ANSWER_MIN_SCORE. Fitted on the dev half for at most 5% false answers
+# on must-not-answer questions with the most right answers kept (bench/calibrate.py).
+COVERAGE_WEIGHT = 0.3
+SHORT_REPLY_WORDS = 5  # a reply this short may name an offered choice in its own words ("funeral")
+CLARIFY_CANDIDATES = 8  # the best pages among which a clarification's programmes are looked for
+CLARIFY_MARGIN = 0.1  # pages whose ranking scores are this close may be what an ambiguous question means
+OUT_OF_SCOPE_MIN_SCORE = 0.85  # a message NLU calls out of scope is answered only on a clear match
 OUT_OF_SCOPE_MIN_CONFIDENCE = 0.5  # below this, NLU's out_of_scope counts for nothing
 
 SLOTS = ("topic_url", "topic_question", "pending_choices", "pending_question", "last_answer", "language")
@@ -53,7 +60,12 @@ class Turn:
 
 
 def current_version() -> str | None:
-    return get_searcher().store.current_version()
+    return get_searcher().current_version()
+
+
+def confidence(hit: Hit) -> float:
+    """How clearly a page answers: its best cosine, plus a little for every question word the page contains."""
+    return hit.score + COVERAGE_WEIGHT * hit.coverage
 
 
 def _answerable(result: SearchResult, out_of_scope: bool) -> bool:
@@ -62,24 +74,25 @@ def _answerable(result: SearchResult, out_of_scope: bool) -> bool:
     bar = get_sync_settings().answer_min_score
     if out_of_scope:
         bar = max(bar, OUT_OF_SCOPE_MIN_SCORE)
-    return result.hits[0].score >= bar
+    return confidence(result.hits[0]) >= bar
 
 
 def _answer(result: SearchResult, question: str, topic_question: str, out_of_scope: bool) -> Turn:
     lang = result.language
     if not _answerable(result, out_of_scope):
         reason = "out_of_scope" if out_of_scope else "no_match"
-        score = round(result.hits[0].score, 4) if result.hits else None
-        return Turn(replies.no_answer(result.index_version, reason, lang, score), {"language": lang})
+        score = round(confidence(result.hits[0]), 4) if result.hits else None
+        slots = {"language": lang, "pending_choices": None, "pending_question": None}
+        return Turn(replies.no_answer(result.index_version, reason, lang, score), slots)
     hit = result.hits[0]
-    payload = replies.answer_from(hit, result, question)
+    payload = replies.answer_from(hit, result, question, confidence(hit))
     about = {
         "question": question,
         "source_url": payload["source_url"],
         "chunk_digest": payload["chunk_digest"],
         "index_version": payload["index_version"],
     }
-    slots = {
+    slots: dict[str, Any] = {
         "topic_url": hit.chunk.url,
         "topic_question": topic_question,
         "pending_choices": None,
@@ -94,35 +107,75 @@ def _pick_by_search(text: str, choices: list[dict[str, Any]], lang: str) -> dict
     """A reply that names a choice in other words ("funeral" for Burial Allowance): the choice it finds best."""
     by_url = {c["url"]: c for c in choices}
     by_programme = {programme(c["title"]): c for c in choices}
-    for hit in get_searcher().search(text, k=10, language=lang).hits[:3]:
-        found = by_url.get(hit.chunk.url) or by_programme.get(programme(hit.chunk.title))
-        if found:
-            return found
-    return None
+    hits = get_searcher().search(text, k=1, language=lang).hits
+    if not hits:
+        return None
+    return by_url.get(hits[0].chunk.url) or by_programme.get(programme(hits[0].chunk.title))
 
 
-def answer_turn(text: str, conversation: Conversation, intent: str | None = None, confidence: float = 0.0) -> Turn:
-    """The reply to one customer message in its conversation."""
-    lang = detect_language(text)
+def _language(text: str, conversation: Conversation) -> str:
+    """The message's language; a reply too short to tell ("2", "ok") keeps the conversation's."""
+    if conversation.language and len(words(text)) <= 2:
+        return conversation.language
+    return detect_language(text)
+
+
+def _picked(text: str, conversation: Conversation, lang: str) -> Turn | None:
+    """The answer from the offered page a reply picks, or None when the reply picks none of them."""
+    choices = conversation.pending_choices or []
+    choice = pick_choice(text, choices, lang)
+    if choice is None and len(words(text)) <= SHORT_REPLY_WORDS:
+        choice = _pick_by_search(text, choices, lang)
+    if choice is None:
+        return None
+    question = f"{conversation.pending_question or ''} {choice['title']}".strip()
+    result = get_searcher().search(question, prefer_url=choice["url"], language=lang)
+    return _answer(result, question, question, out_of_scope=False)
+
+
+def _follow_up(text: str, conversation: Conversation, lang: str, out_of_scope: bool) -> Turn | None:
+    """The answer to a follow-up searched with the earlier question, or None when it needs no context.
+
+    A message that points back ("that", "it", "what about…") is searched with the conversation's topic. A
+    short one that names no topic of its own is too, but only when it doesn't find a clear answer alone; a
+    self-contained question is searched alone and never drags the old topic along.
+    """
+    if not (conversation.topic_url and conversation.topic_question):
+        return None
+    if not points_back(text) and not is_elliptical(text, lang):
+        return None
     searcher = get_searcher()
+    # The topic is named by its page's programme ("Burial Allowance"), not by the whole earlier question, whose
+    # other words ("how much") would pull the follow-up back to the page that answered it.
+    title = searcher.current().version.pages.get(conversation.topic_url, {}).get("title")
+    topic = programme(title) if title else conversation.topic_question
+    result = searcher.search(f"{topic} {text}", prefer_url=conversation.topic_url, language=lang)
+    if not _answerable(result, out_of_scope):
+        return None
+    return _answer(result, text, conversation.topic_question, out_of_scope)
+
+
+def _alone(text: str, lang: str) -> SearchResult:
+    return get_searcher().search(text, k=CLARIFY_CANDIDATES, language=lang)
+
+
+def answer_turn(text: str, conversation: Conversation, intent: str | None = None, nlu_confidence: float = 0.0) -> Turn:
+    """The reply to one customer message in its conversation."""
+    lang = _language(text, conversation)
+    cleared = {"pending_choices": None, "pending_question": None}
     if is_injection(text):
-        return Turn(replies.no_answer(current_version(), "injection", lang), {"pending_choices": None})
+        return Turn(replies.no_answer(current_version(), "injection", lang), cleared)
     if conversation.pending_choices:
-        choice = pick_choice(text, conversation.pending_choices, lang) or _pick_by_search(
-            text, conversation.pending_choices, lang
-        )
-        if choice is not None:
-            question = f"{conversation.pending_question or ''} {choice['title']}".strip()
-            result = searcher.search(question, prefer_url=choice["url"], language=lang)
-            return _answer(result, question, question, out_of_scope=False)
+        picked = _picked(text, conversation, lang)
+        if picked is not None:
+            return picked
     if is_personal_account(text):
-        return Turn(replies.no_answer(current_version(), "personal_account", lang), {"pending_choices": None})
-    out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
-    if conversation.topic_url and conversation.topic_question and is_elliptical(text, lang):
-        question = f"{conversation.topic_question} {text}"
-        result = searcher.search(question, prefer_url=conversation.topic_url, language=lang)
-        return _answer(result, text, conversation.topic_question, out_of_scope=False)
-    result = searcher.search(text, language=lang)
+        return Turn(replies.no_answer(current_version(), "personal_account", lang), cleared)
+    out_of_scope = intent == "out_of_scope" and nlu_confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
+    follow_up = _follow_up(text, conversation, lang, out_of_scope)
+    if follow_up is not None:
+        return follow_up
+    result = _alone(text, lang)
     choices = ambiguous_choices(text, result.hits, CLARIFY_MARGIN, lang)
     if choices and _answerable(result, out_of_scope):
         offered = [c.to_dict() for c in choices]

@@ -82,7 +82,7 @@ stories:
 TRAINING_CHANGES = {
     "an NLU example": _append("data/nlu/questions.yml", "    - how do i change my mailing address\n"),
     "a rule": _replace("data/rules/fallback.yml", "action: action_answer_question", "action: utter_greet"),
-    "the domain": _replace("domain/chitchat.yml", "Goodbye, and take care.", "Goodbye."),
+    "the domain": _replace("domain/chitchat.yml", "  - thanks\n", "  - thanks\n  - thanks_a_lot\n"),
     "config.yml": _replace("config.yml", "epochs: 50", "epochs: 60"),
     "a new story file": _append("data/stories/thanks.yml", NEW_STORY),
     "a renamed training file": lambda a: (a / "data/rules/fallback.yml").rename(a / "data/rules/fallbacks.yml"),
