@@ -82,8 +82,8 @@ def _answer(result: SearchResult, question: str, topic_question: str, out_of_sco
     if not _answerable(result, out_of_scope):
         reason = "out_of_scope" if out_of_scope else "no_match"
         score = round(confidence(result.hits[0]), 4) if result.hits else None
-        slots = {"language": lang, "pending_choices": None, "pending_question": None}
-        return Turn(replies.no_answer(result.index_version, reason, lang, score), slots)
+        cleared = {"language": lang, "pending_choices": None, "pending_question": None}
+        return Turn(replies.no_answer(result.index_version, reason, lang, score), cleared)
     hit = result.hits[0]
     payload = replies.answer_from(hit, result, question, confidence(hit))
     about = {
