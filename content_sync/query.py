@@ -153,30 +153,33 @@ def expand_shorthand(text: str, language: str = "en") -> str:
     return " ".join(out)
 
 
-def corrections(tokens: Sequence[str], vocabulary: Counter[str], choices: Sequence[str]) -> list[str]:
+def corrections(tokens: Sequence[str], vocabulary: Counter[str], choices: Sequence[str]) -> dict[str, str]:
     """For each folded token the index has never seen, the closest, most frequent word it has.
 
     Up to 1 edit for words of 4–5 letters and 2 for longer ones; numbers and short words are left alone. These
     are added to the lexical query beside what was typed, never put in its place: "kids" must not become
     "kinds" for the embedding.
     """
-    out: list[str] = []
+    out: dict[str, str] = {}
     for token in tokens:
-        if len(token) < 4 or token in vocabulary or not token.isalpha():
+        if len(token) < 4 or token in vocabulary or not token.isalpha() or token in out:
             continue
         limit = 1 if len(token) <= 5 else 2
         found = process.extract(token, choices, scorer=Levenshtein.distance, score_cutoff=limit, limit=8)
         if found:
-            out.append(min(found, key=lambda m: (m[1], -vocabulary[m[0]]))[0])
+            out[token] = min(found, key=lambda m: (m[1], -vocabulary[m[0]]))[0]
     return out
 
 
 def normalise_query(
     text: str, language: str, vocabulary: Counter[str], choices: Sequence[str]
-) -> tuple[str, list[str]]:
-    """The text to embed (shorthand spelled out) and the lexical tokens (those words plus spelling fixes)."""
+) -> tuple[str, list[str], list[str]]:
+    """What the rankers get: the text to embed (shorthand spelled out), the lexical tokens (those words plus
+    their spelling fixes) and the question's words as meant (each misspelling replaced by its fix), for
+    measuring how much of the question a page covers."""
     from content_sync.lexical import words
 
     expanded = expand_shorthand(text, language)
     tokens = words(expanded)
-    return expanded, tokens + corrections(tokens, vocabulary, choices)
+    fixes = corrections(tokens, vocabulary, choices)
+    return expanded, tokens + list(fixes.values()), [fixes.get(t, t) for t in tokens]

@@ -171,9 +171,9 @@ class Searcher:
         lang = language or detect_language(query)
         lexical = loaded.chunk_lexical
         if rank.normalise:
-            text, tokens = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices)
+            text, tokens, meant = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices)
         else:
-            text, tokens = query, words(query)
+            text, tokens, meant = query, words(query), words(query)
         if not version.chunks or not text.strip():
             return SearchResult(query, version.version, [], lang, text)
         n = len(version.chunks)
@@ -217,7 +217,7 @@ class Searcher:
                     score=max(d for _, _, d in entries),
                     fused=total,
                     lexical=float(page_scores[page]),
-                    coverage=loaded.page_lexical.coverage(tokens, page),
+                    coverage=loaded.page_lexical.coverage(meant, page),
                     language=loaded.page_lexical.languages[page],
                     passages=tuple(version.chunks[r] for _, r, _ in entries),
                 )

@@ -36,7 +36,7 @@ class SyncSettings(BaseSettings):
     sync_max_pages: int = Field(2000, ge=1)
     sync_keep_versions: int = Field(5, ge=1)
     embedding_model: str = DEFAULT_MODEL
-    answer_min_score: float = Field(0.71, ge=-1.0, le=2.0)
+    answer_min_score: float = Field(0.72, ge=-1.0, le=2.0)
     agency_contact: str = "call us on (555) 010-4400, Monday to Friday, 8 a.m. to 5 p.m."
     agency_contact_es: str = "llámenos al (555) 010-4400, de lunes a viernes, de 8 a.m. a 5 p.m."
     account_help: str = "sign in to your online account"

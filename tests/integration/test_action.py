@@ -42,7 +42,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     data = tmp_path / "data"
     monkeypatch.setenv("DATA_DIR", str(data))
     monkeypatch.setenv("AGENCY_CONTACT", CONTACT)
-    monkeypatch.setenv("ANSWER_MIN_SCORE", "0.71")
+    monkeypatch.setenv("ANSWER_MIN_SCORE", "0.72")
     monkeypatch.setenv("EMBEDDING_MODEL", DEFAULT_MODEL)
     get_sync_settings.cache_clear()
     get_searcher.cache_clear()
