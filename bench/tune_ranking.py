@@ -73,7 +73,7 @@ def main() -> None:
         )
         rows.append([name, f(s["top1"]), f(s["top3"]), f(s["mrr"])])
         print(rows[-1], flush=True)
-    print(table(rows, ["variant (dev half)", "top-1", "top-3", "MRR"]))
+    print(table(rows, ["variant (dev half)", "top-1", "top-3", "MRR", "English top-1", "Spanish top-1"]))
 
 
 if __name__ == "__main__":

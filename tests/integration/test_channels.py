@@ -9,6 +9,7 @@ from html import unescape
 import httpx
 import pytest
 
+from bench.evalset import load_eval
 from channels.store import ChannelStore
 from tests.integration.conftest import EMAIL_FROM, QUESTIONS, Stack, send_mail
 
@@ -44,13 +45,17 @@ def test_web_answer_cites_the_right_page(stack: Stack, case: dict) -> None:
     assert message["source_title"]
 
 
-def test_page_accuracy_on_every_sample_question(stack: Stack) -> None:
-    """A floor, not the goal: measured 26/36 through /api/chat (docs/benchmarks.md); issue 5 raises it."""
+def test_page_accuracy_on_the_dev_half_of_the_eval_set(stack: Stack) -> None:
+    """A floor, not the goal: the dev half's answerable questions cite their page (0.64 in process, with
+    ANSWER_MIN_SCORE's honest "no" included; docs/benchmarks.md), and must-not-answer ones mostly get no answer."""
+    dev = load_eval().half("dev")
     right = 0
-    for case in QUESTIONS["questions"]:
+    for case in dev.questions:
         messages = stack.chat(case["question"])["messages"]
-        right += any(m["source_url"] == stack.site + case["path"] for m in messages)
-    assert right / len(QUESTIONS["questions"]) >= 0.65
+        right += any(m["answered"] and m["source_url"] == stack.site + case["path"] for m in messages)
+    assert right / len(dev.questions) >= 0.55, right
+    answered = sum(any(m["answered"] for m in stack.chat(c["question"])["messages"]) for c in dev.refusals)
+    assert answered / len(dev.refusals) <= 0.15, answered
 
 
 def test_every_channel_gives_the_same_answer(stack: Stack) -> None:
