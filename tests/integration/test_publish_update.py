@@ -39,7 +39,7 @@ def test_every_channel_gives_the_new_answer_after_publish(own_stack: Stack) -> N
         mail = own_stack.sink.reply_to(send_mail(own_stack.smtp_port, case["question"], "Update check"))
         assert mail is not None
         body = mail.get_body(preferencelist=("plain",)).get_content()
-        assert web["source_url"] in body and f"Guidance version: {after}" in body
+        assert web["source_url"] in body and after in body  # "Guidance version: …" (or its Spanish)
         if case.get("old_phrase"):
             assert case["old_phrase"] not in web["text"] + sms + body, "an old answer is still served"
         with_phrase += case["new_phrase"] in web["text"]
