@@ -159,6 +159,10 @@ def product_report(
 ) -> str:
     """Everything measured through /api/chat, as Markdown."""
     with running_stack(site_url, site_root, data) as stack:
+        # A DATA_DIR reused from an earlier run holds that run's index (after its update): bring it in step
+        # with the site served now before anything is asked.
+        first = stack.sync()
+        assert first["status"] == "succeeded", first
         chat = Chat(stack.gateway)
         out = ["", "### Through `POST /api/chat` (Rasa, action server, gateway)", ""]
         lines, right = _answerable(chat, evalset)
