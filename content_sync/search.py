@@ -91,7 +91,6 @@ class _Loaded:
     page_lexical: LexicalIndex
     page_urls: list[str]
     page_of_row: np.ndarray
-    page_texts: list[str]
     vocabulary_choices: list[str] = field(default_factory=list)
 
 
@@ -114,7 +113,7 @@ def _load(version: IndexVersion, ranking: Ranking) -> _Loaded:
     page_lexical = LexicalIndex(
         texts, [(lang or "en").split("-")[0] for lang in languages], ranking.stopwords, ranking.stem
     )
-    return _Loaded(version, chunk_lexical, page_lexical, urls, page_of_row, texts, sorted(chunk_lexical.vocabulary))
+    return _Loaded(version, chunk_lexical, page_lexical, urls, page_of_row, sorted(chunk_lexical.vocabulary))
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -157,13 +156,12 @@ class Searcher:
         k: int = 5,
         prefer_url: str | None = None,
         language: str | None = None,
-        only_url: str | None = None,
         ranking: Ranking | None = None,
     ) -> SearchResult:
         """The best pages for `query`, each with its best passage, best first.
 
-        `prefer_url` gives that page a bonus (the page a conversation is about); `only_url` keeps that page
-        alone (a clarification the customer has picked); `language` overrides the detected one.
+        `prefer_url` gives that page a bonus (the page a conversation is about); `language` overrides the
+        detected one.
         """
         rank = ranking or self.ranking
         loaded = self.current()
@@ -184,10 +182,6 @@ class Searcher:
         top_lexical = np.argpartition(-bm25, want - 1)[:want] if want < n else np.arange(n)
         top_lexical = top_lexical[bm25[top_lexical] > 0]
         candidates = np.unique(np.concatenate([rows[0][rows[0] >= 0], top_lexical]))
-        if only_url is not None:
-            candidates = np.array([r for r in range(n) if version.chunks[r].url == only_url], dtype=np.int64)
-            if not len(candidates):
-                return SearchResult(query, version.version, [], lang, text)
         dense = _cosines(version, vector, candidates)
         lex = bm25[candidates]
         fused = dense + rank.lexical_weight * _normalised(lex)
@@ -242,7 +236,6 @@ def search(
     k: int = 5,
     prefer_url: str | None = None,
     language: str | None = None,
-    only_url: str | None = None,
 ) -> SearchResult:
     """Search the published index of this process's settings."""
-    return get_searcher().search(query, k, prefer_url=prefer_url, language=language, only_url=only_url)
+    return get_searcher().search(query, k, prefer_url=prefer_url, language=language)
