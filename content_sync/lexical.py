@@ -75,10 +75,11 @@ class LexicalIndex:
         self.languages = [lang if lang in LANGUAGES else "en" for lang in languages]
         self.size = len(texts)
         self.stopwords, self.stem = stopwords, stem
-        corpus = [self._terms(words(t), lang) or ["\x00"] for t, lang in zip(texts, self.languages, strict=True)]
+        tokenised = [words(t) for t in texts]  # once: for the BM25 terms and for the vocabulary
+        corpus = [self._terms(t, lang) or ["\x00"] for t, lang in zip(tokenised, self.languages, strict=True)]
         self.vocabulary: Counter[str] = Counter()
-        for text in texts:
-            self.vocabulary.update(words(text))
+        for tokens in tokenised:
+            self.vocabulary.update(tokens)
         self.present = sorted(set(self.languages))
         self.masks = {lang: np.array([x == lang for x in self.languages]) for lang in self.present}
         self.bm25 = bm25s.BM25(k1=k1, b=b)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from content_sync.lexical import words
+
 __all__ = ["corrections", "expand_shorthand", "normalise_query"]
 
 # Texting shorthand that customers use, spelled out. Only whole tokens are replaced, and only ones that are
@@ -177,8 +179,6 @@ def normalise_query(
     """What the rankers get: the text to embed (shorthand spelled out), the lexical tokens (those words plus
     their spelling fixes) and the question's words as meant (each misspelling replaced by its fix), for
     measuring how much of the question a page covers."""
-    from content_sync.lexical import words
-
     expanded = expand_shorthand(text, language)
     tokens = words(expanded)
     fixes = corrections(tokens, vocabulary, choices)
