@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.eval_answers import table  # noqa: E402
-from bench.evalset import load_eval, path_of  # noqa: E402
+from bench.evalset import (  # noqa: E402
+    load_eval,
+    path_of,
+    table,
+)
 
 BARS = [0.55, 0.60, 0.65, 0.68, 0.70, 0.71, 0.72, 0.75, 0.80, 0.85]
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.baselines import Baselines  # noqa: E402
-from bench.evalset import EvalSet, has_phrase, load_eval, path_of  # noqa: E402
+from bench.evalset import EvalSet, has_phrase, load_eval, path_of, table  # noqa: E402
 from content_sync.index_store import IndexStore  # noqa: E402
 from content_sync.sample_site import ROOT as SAMPLE_SITE  # noqa: E402
 from content_sync.sample_site import serve_in_thread  # noqa: E402
@@ -64,12 +64,6 @@ def sync_site(site_url: str, data: Path) -> Path:
     report = run_sync(settings)
     print(f"<!-- synced {report.pages} pages, {report.chunks} chunks, {report.embedded} embedded -->", flush=True)
     return settings.index_dir
-
-
-def table(rows: list[list[str]], head: list[str]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def f(x: float) -> str:

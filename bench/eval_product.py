@@ -11,13 +11,8 @@ from typing import Any
 
 import httpx
 
-from bench.evalset import EvalSet, has_phrase, path_of
+from bench.evalset import EvalSet, has_phrase, path_of, table
 from bench.stack import apply_updates, running_stack
-
-
-def _table(rows: list[list[str]], head: list[str]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _rate(hits: int, total: int) -> str:
@@ -63,7 +58,7 @@ def _answerable(chat: Chat, evalset: EvalSet) -> tuple[list[str], dict[str, bool
             spanish_lang += message is not None and message.get("lang") == "es"
     n = len(evalset.questions)
     lines = [
-        _table(
+        table(
             [
                 ["top-1 page through /api/chat", _rate(sum(right.values()), n)],
                 ["phrase in the answer", _rate(phrase, n)],
@@ -84,7 +79,7 @@ def _refusals(chat: Chat, evalset: EvalSet) -> list[str]:
         answered[item["kind"]] += first(chat.ask(item["question"])) is not None
     rows = [[kind, _rate(answered[kind], total[kind])] for kind in sorted(total)]
     rows.append(["**all**", _rate(sum(answered.values()), sum(total.values()))])
-    return [_table(rows, ["must-not-answer kind", "answered anyway (false answers)"])]
+    return [table(rows, ["must-not-answer kind", "answered anyway (false answers)"])]
 
 
 def _conversations(chat: Chat, evalset: EvalSet) -> list[str]:
@@ -116,7 +111,7 @@ def _conversations(chat: Chat, evalset: EvalSet) -> list[str]:
         "clarified answers, top-1",
         "new self-contained question after a topic, top-1",
     ]
-    return [_table([[k, _rate(*stats[k])] for k in order if k in stats], ["conversations", "product"])]
+    return [table([[k, _rate(*stats[k])] for k in order if k in stats], ["conversations", "product"])]
 
 
 def _updates(chat: Chat, evalset: EvalSet, stack: Any) -> list[str]:
@@ -140,7 +135,7 @@ def _updates(chat: Chat, evalset: EvalSet, stack: Any) -> list[str]:
     n = len(evalset.updates)
     return [
         f"Sync after the update: {job['status']}, version {job['index_version']}.\n",
-        _table(
+        table(
             [
                 [
                     "old phrase given before the update",

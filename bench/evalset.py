@@ -68,3 +68,9 @@ def has_phrase(reply: str, phrases: list[str]) -> bool:
     """True when the reply contains at least one of the item's phrases (case and white space folded)."""
     folded = fold(reply)
     return any(fold(p) in folded for p in phrases)
+
+
+def table(rows: list[list[str]], head: list[str]) -> str:
+    """A Markdown table, for the reports that go into docs/benchmarks.md."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import content_sync.search as search_module  # noqa: E402
-from bench.eval_answers import table  # noqa: E402
-from bench.evalset import load_eval  # noqa: E402
+from bench.evalset import (  # noqa: E402
+    load_eval,
+    table,
+)
 from content_sync.embed import embed_query  # noqa: E402
 from content_sync.index_store import IndexStore  # noqa: E402
 from content_sync.settings import DEFAULT_MODEL  # noqa: E402

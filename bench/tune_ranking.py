@@ -20,8 +20,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import content_sync.search as search_module  # noqa: E402
-from bench.eval_answers import f, ranking_scores, table  # noqa: E402
-from bench.evalset import load_eval  # noqa: E402
+from bench.eval_answers import f, ranking_scores  # noqa: E402
+from bench.evalset import (  # noqa: E402
+    load_eval,
+    table,
+)
 from content_sync.search import Ranking, Searcher  # noqa: E402
 from content_sync.settings import SyncSettings  # noqa: E402
 
