@@ -44,7 +44,8 @@ class Baselines:
             bm25s.tokenize(self.windows, stopwords="en", stemmer=self.stemmer, show_progress=False), show_progress=False
         )
 
-    def _pages(self, rows: list[int]) -> list[str]:
+    def pages(self, rows: list[int]) -> list[str]:
+        """The pages of ranked windows, best first, each once."""
         seen: list[str] = []
         for row in rows:
             url = self.urls[row]
@@ -73,11 +74,7 @@ class Baselines:
     def rankers(self) -> dict[str, Callable[[str], list[str]]]:
         """Each baseline as query → pages, best first."""
         return {
-            "dense only (200-word chunks)": lambda q: self._pages(self.dense_rows(q)),
-            "bm25s only (200-word chunks)": lambda q: self._pages(self.bm25_rows(q)),
-            "naive RRF of the two": lambda q: self._pages(self.rrf_rows(q)),
+            "dense only (200-word chunks)": lambda q: self.pages(self.dense_rows(q)),
+            "bm25s only (200-word chunks)": lambda q: self.pages(self.bm25_rows(q)),
+            "naive RRF of the two": lambda q: self.pages(self.rrf_rows(q)),
         }
-
-    def top_window(self, query: str) -> str:
-        rows = self.rrf_rows(query)
-        return self.windows[rows[0]] if rows else ""

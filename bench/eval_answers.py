@@ -80,11 +80,17 @@ def search_only(evalset: EvalSet, index_dir: Path) -> tuple[dict[str, bool], str
     baselines = Baselines(version, settings.embedding_model)
     questions = evalset.questions
     rows = []
+    naive_rows = {q["question"]: baselines.rrf_rows(q["question"]) for q in questions}  # reused below
+    naive_pages = {q: baselines.pages(r) for q, r in naive_rows.items()}
     for name, ranker in baselines.rankers().items():
-        s = ranking_scores(questions, ranker)  # each baseline asked once per question
+        s = ranking_scores(questions, naive_pages.__getitem__ if name.startswith("naive") else ranker)
         phrase = ""
         if name.startswith("naive"):
-            hit = sum(has_phrase(baselines.top_window(q["question"]), q["phrases"]) for q in questions)
+            hit = sum(
+                bool(naive_rows[q["question"]])
+                and has_phrase(baselines.windows[naive_rows[q["question"]][0]], q["phrases"])
+                for q in questions
+            )
             phrase = f(hit / max(1, len(questions)))
         rows.append([name, f(s["top1"]), f(s["top3"]), f(s["mrr"]), phrase])
     results = {q["question"]: searcher.search(q["question"]) for q in questions}
@@ -110,8 +116,6 @@ def search_only(evalset: EvalSet, index_dir: Path) -> tuple[dict[str, bool], str
         by_style[q.get("style", "plain")].append(q)
         by_style["lang:" + q["lang"]].append(q)
     style_rows = []
-    naive = baselines.rankers()["naive RRF of the two"]
-    naive_pages = {q["question"]: naive(q["question"]) for q in questions}
     for style, items in sorted(by_style.items()):
         mine = ranking_scores(items, product)
         base = ranking_scores(items, lambda q: naive_pages[q])
