@@ -1,6 +1,34 @@
 """The sync job queue: the only content_sync code that touches the database.
 
 The gateway queues jobs (publish webhook, editors); the worker process claims and runs them one at a time.
+
+Queued jobs of the same kind coalesce: `enqueue` returns the id of a queued job that covers its URLs (one of
+every source, or a targeted one its URLs are merged into), or queues a new one. The promise is: when `enqueue`
+returns job J for URLs U, J was still queued when U joined it, so J's `urls`, as `claim()` and later `get()`
+return them, hold every URL of U. Merging is a read (find a queued job, read its list) then a write (the merged
+list), and claiming is a read (the oldest queued job) then a write (mark it running); each pair must happen
+with nothing in between, or a webhook's URLs join a job the worker has already taken (reported as succeeded,
+never synced), or two merges overwrite each other. So every write runs in one transaction that holds a lock
+on what it read, from the read until the commit:
+
+- SQLite: write transactions start with `BEGIN IMMEDIATE` (a `begin` event on this store's own view of the
+  engine), so they take the database's write lock before they read, and run one at a time. Python's sqlite3
+  would otherwise start the transaction only at the first INSERT/UPDATE, after the read, and two writers
+  could both read the same list. Reads (`get`, `latest`) take no lock (WAL lets them read beside a writer).
+- PostgreSQL: `enqueue` reads the queued jobs of its kind `FOR UPDATE` (oldest first, so merges lock in one
+  order and cannot deadlock), and `claim` reads the oldest queued job `FOR UPDATE`, so a merge and a claim of
+  the same job wait for each other. A merge that waited for a claim re-reads the row when the claim commits
+  (READ COMMITTED), sees it running, and moves on; a claim that waited for a merge gets the merged URLs. The
+  claim waits rather than `SKIP LOCKED`: there is one worker, merges take milliseconds, and skipping would
+  leave the oldest job waiting for as long as a burst of webhooks keeps joining it.
+- Both: the writes are conditional (`UPDATE ... WHERE status = 'queued'`) and their row counts checked. A
+  merge whose job was claimed meanwhile tries the next queued job or queues a new one; a claim that lost its
+  job returns None and the worker polls again. With the locks above this does not happen; it is the
+  belt to their braces.
+
+The URL list stays a JSON column of `sync_jobs` rather than moving to a child table of (job_id, url) rows:
+with merges serialised by the lock, rewriting the list is safe, lists are short (one webhook's pages), and
+databases made by earlier versions (`metadata.create_all` of this same table) keep working with no migration.
 """
 
 from __future__ import annotations
@@ -13,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 
@@ -53,29 +81,44 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
+def _begin_immediate(conn: Connection) -> None:
+    """Start a SQLite transaction holding the write lock (waiting up to the connection's busy timeout)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class JobStore:
     """Queue, claim and finish sync jobs."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = get_engine(database_url)
+        # The same pool, but its transactions lock up front on SQLite; other users of the engine are unaffected.
+        self._writer = self.engine.execution_options()
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self._writer, "begin", _begin_immediate)
         metadata.create_all(self.engine)
 
     def enqueue(self, urls: list[str] | None = None, full: bool = False, requested_by: str = "api") -> str:
         """Queue a job, or join a queued one of the same kind (jobs coalesce while they wait)."""
-        with self.engine.begin() as conn:
-            queued = (
-                conn.execute(sa.select(sync_jobs).where(sync_jobs.c.status == "queued", sync_jobs.c.full == full))
-                .mappings()
-                .all()
-            )
-            for job in queued:
-                waiting = json.loads(job["urls"]) if job["urls"] else None
-                if waiting is None:
-                    return str(job["id"])  # a queued job of every source covers any targeted one of its kind
-                if waiting is not None and urls is not None:
-                    merged = sorted(set(waiting) | set(urls))
-                    conn.execute(sync_jobs.update().where(sync_jobs.c.id == job["id"]).values(urls=json.dumps(merged)))
-                    return str(job["id"])
+        with self._writer.begin() as conn:
+            queued = conn.execute(
+                sa.select(sync_jobs.c.id, sync_jobs.c.urls)
+                .where(sync_jobs.c.status == "queued", sync_jobs.c.full == full)
+                .order_by(sync_jobs.c.created_at, sync_jobs.c.id)
+                .with_for_update()  # held until commit: no claim or other merge in between (nothing on SQLite)
+            ).all()
+            for job_id, waiting in queued:
+                if not waiting:
+                    return str(job_id)  # a queued job of every source covers any targeted one of its kind
+                if urls is not None:
+                    merged = sorted(set(json.loads(waiting)) | set(urls))
+                    joined = conn.execute(
+                        sync_jobs.update()
+                        .where(sync_jobs.c.id == job_id, sync_jobs.c.status == "queued")
+                        .values(urls=json.dumps(merged))
+                    )
+                    if joined.rowcount == 1:
+                        return str(job_id)
+                    # claimed since the read: the lock should make this impossible, but never join a running job
             job_id = uuid.uuid4().hex
             conn.execute(
                 sync_jobs.insert().values(
@@ -102,27 +145,31 @@ class JobStore:
             return [_public(r) for r in rows]
 
     def claim(self) -> dict[str, Any] | None:
-        """Take the oldest queued job and mark it running."""
-        with self.engine.begin() as conn:
-            row = (
-                conn.execute(
-                    sa.select(sync_jobs).where(sync_jobs.c.status == "queued").order_by(sync_jobs.c.created_at).limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
+        """Take the oldest queued job and mark it running; None when there is none."""
+        with self._writer.begin() as conn:
+            job_id = conn.execute(
+                sa.select(sync_jobs.c.id)
+                .where(sync_jobs.c.status == "queued")
+                .order_by(sync_jobs.c.created_at, sync_jobs.c.id)
+                .limit(1)
+                .with_for_update()  # waits out a merge into it (milliseconds), then sees its URLs
+            ).scalar()
+            if job_id is None:
                 return None
             taken = conn.execute(
                 sync_jobs.update()
-                .where(sync_jobs.c.id == row["id"], sync_jobs.c.status == "queued")
+                .where(sync_jobs.c.id == job_id, sync_jobs.c.status == "queued")
                 .values(status="running", started_at=_now())
             )
-            return _public(row) | {"status": "running"} if taken.rowcount else None
+            if taken.rowcount != 1:
+                return None
+            # Read back inside the transaction: these are the URLs the job runs with, and no merge can change them.
+            row = conn.execute(sa.select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().one()
+            return _public(row)
 
     def finish(self, job_id: str, version: str | None, report: dict[str, Any] | None, error: str | None) -> None:
         """Record how a job ended."""
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             conn.execute(
                 sync_jobs.update()
                 .where(sync_jobs.c.id == job_id)
@@ -137,7 +184,7 @@ class JobStore:
 
     def fail_interrupted(self) -> int:
         """Jobs left running by a worker that died are marked failed; the next sync recovers."""
-        with self.engine.begin() as conn:
+        with self._writer.begin() as conn:
             result = conn.execute(
                 sync_jobs.update()
                 .where(sync_jobs.c.status == "running")
