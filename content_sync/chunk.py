@@ -24,6 +24,7 @@ class Chunk:
     digest: str
     last_updated: str | None = None
     language: str | None = None
+    page: int | None = None  # for a PDF, the page the passage is on (from 1); None for an HTML page
 
     @property
     def embed_text(self) -> str:
@@ -37,6 +38,7 @@ class Chunk:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Chunk:
+        """A dict from `to_dict`; one written before chunks had a `page` loads with page None."""
         return cls(**{**data, "headings": tuple(data["headings"])})  # type: ignore[arg-type]
 
 
@@ -88,6 +90,7 @@ def chunk_page(page: ParsedPage) -> list[Chunk]:
                     digest=digest(page.title, *section.headings, text),
                     last_updated=page.last_updated,
                     language=(page.language or "").split("-")[0].lower() or None,
+                    page=section.page,
                 )
             )
     return chunks

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from content_sync.chunk import MAX_WORDS, chunk_page, page_id
+import pytest
+
+from content_sync.chunk import MAX_WORDS, Chunk, chunk_page, page_id
 from content_sync.parse import parse_page
 
 HTML = """<!doctype html><html lang="es"><head><title>Appeals | Agency</title>
@@ -110,3 +112,56 @@ def test_real_world_markup_keeps_its_text() -> None:
     assert "Site menu" not in page.text
     assert page.last_updated == "2026-10-01"  # not the deadline's date
     assert "The deadline is 31 January." in page.text
+
+
+@pytest.mark.parametrize(
+    ("meta", "noindex"),
+    [
+        ('<meta name="robots" content="noindex">', True),
+        ('<meta name="ROBOTS" content="NoIndex, follow">', True),
+        ('<meta name="robots" content="none">', True),
+        ('<meta name="robots" content="index, follow">', False),
+        ('<meta name="robots" content="nofollow">', False),
+        ('<meta name="description" content="noindex">', False),
+        ("", False),
+    ],
+)
+def test_noindex_comes_from_the_robots_meta(meta: str, noindex: bool) -> None:
+    page = parse_page("http://x.example/a", f"<html><head>{meta}</head><body><main><h1>A</h1><p>x</p></main>")
+    assert page.noindex is noindex
+
+
+def test_pdf_links_are_absolute_without_fragments_each_once_in_page_order() -> None:
+    html = """<html><body><header><a href="/forms/all.PDF">All forms</a></header><main><h1>Forms</h1>
+    <p><a href="fb-210.pdf#page=2">FB-210</a>, <a href="https://other.example/guide.pdf?v=3">guide</a>,
+    <a href="/forms/fb-210.pdf">FB-210 again</a>, <a href="/forms/fb-210.html">not a PDF</a>,
+    <a href="/pdf/">a folder</a>, <a href="mailto:x@example.pdf">mail</a></p></main></body></html>"""
+    page = parse_page("http://site.example/forms/index.html", html)
+    assert page.pdf_links == [
+        "http://site.example/forms/all.PDF",
+        "http://site.example/forms/fb-210.pdf",
+        "https://other.example/guide.pdf?v=3",
+    ]
+
+
+def test_links_follow_a_base_href() -> None:
+    html = '<html><head><base href="/docs/"></head><body><main><h1>A</h1><a href="f.pdf">f</a></main></body></html>'
+    page = parse_page("http://site.example/forms/index.html", html)
+    assert page.pdf_links == ["http://site.example/docs/f.pdf"]
+
+
+def test_canonical_is_absolute() -> None:
+    page = parse_page(
+        "http://site.example/forms/index.html?utm=1",
+        HTML.replace("<title>", '<link rel="Canonical" href="/forms/"><title>'),
+    )
+    assert page.canonical == "http://site.example/forms/"
+    assert parse_page("http://site.example/a", HTML).canonical is None
+    assert parse_page("http://site.example/a", HTML).noindex is False
+
+
+def test_html_chunks_have_no_page_and_old_chunk_dicts_still_load() -> None:
+    chunks = chunk_page(parse_page("http://site.example/appeals.html", HTML))
+    assert all(c.page is None for c in chunks)
+    old = {k: v for k, v in chunks[0].to_dict().items() if k != "page"}  # written before chunks had pages
+    assert Chunk.from_dict(old) == chunks[0]
