@@ -68,6 +68,7 @@ class Answer:
     source_title: str | None = None
     index_version: str | None = None
     last_updated: str | None = None
+    indexed_at: str | None = None
     kind: str = PLAIN
     lang: str | None = None
     reason: str | None = None
@@ -89,6 +90,7 @@ class Answer:
             "source_title": self.source_title,
             "index_version": self.index_version,
             "last_updated": self.last_updated,
+            "indexed_at": self.indexed_at,
             "kind": self.kind,
             "lang": self.lang,
             "choices": [{"n": c.n, "title": c.title, "url": c.url, "payload": c.payload} for c in self.choices],
@@ -179,7 +181,8 @@ def answer_from_custom(custom: dict[str, Any]) -> Answer:
         source_url=custom.get("source_url") if answered else None,
         source_title=custom.get("source_title") if answered else None,
         index_version=_str(custom.get("index_version")),
-        last_updated=custom.get("last_updated") if answered else None,
+        last_updated=_str(custom.get("last_updated")) if answered else None,
+        indexed_at=_str(custom.get("indexed_at")) if answered else None,
         kind=kind,
         lang=lang if lang and LANG.match(lang) else None,
         reason=None if answered else _str(custom.get("reason")),

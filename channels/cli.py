@@ -13,12 +13,15 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from channels.settings import Settings
+    from content_sync.settings import SyncSettings
 
 EPILOG = """examples:
   assistant sync                         incremental sync of every source in SYNC_SOURCES
   assistant sync --full                  re-fetch and re-embed everything
   assistant sync --url https://agency.example/appeals.html
   assistant status                       index version, pages, last sync, process health
+  assistant index list                   the kept index versions, and which one serves
+  assistant index rollback               serve the version before the current one again
   assistant ask "How do I appeal a decision?"
 
 Settings come from the environment or .env (see .env.example and the README)."""
@@ -33,17 +36,22 @@ def _settings() -> Settings:
         sys.exit(describe_error(exc))
 
 
-def cmd_sync(args: argparse.Namespace, console: Console) -> int:
-    from content_sync.cli import print_report, sync_with_progress
-    from content_sync.errors import SyncError
+def _sync_settings() -> SyncSettings:
     from content_sync.settings import SyncSettings
 
     try:
-        settings = SyncSettings()
+        return SyncSettings()
     except ValidationError as exc:
         from channels.settings import describe_error
 
         sys.exit(describe_error(exc))
+
+
+def cmd_sync(args: argparse.Namespace, console: Console) -> int:
+    from content_sync.cli import print_report, sync_with_progress
+    from content_sync.errors import SyncError
+
+    settings = _sync_settings()
     try:
         report = sync_with_progress(settings, args.url or None, args.full, console)
     except SyncError as exc:
@@ -101,6 +109,48 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from content_sync.errors import IndexNotReady
+    from content_sync.index_store import IndexStore
+
+    store = IndexStore(_sync_settings().index_dir)  # no gateway secrets needed to look at the index
+    versions = store.describe()
+    if args.index_command == "list":
+        if not versions:
+            console.print("no index version yet: run `assistant sync` or start the product with `make run`")
+            return 1
+        table = Table(box=None)
+        table.add_column("version", no_wrap=True)
+        table.add_column("published (UTC)", no_wrap=True)
+        table.add_column("pages", justify="right")
+        table.add_column("chunks", justify="right")
+        table.add_column("serving")
+        for row in versions:
+            published = str(row["created_at"] or "")[:19].replace("T", " ")
+            serving = "[green]yes[/green]" if row["current"] else ""
+            table.add_row(row["version"], published, str(row["pages"]), str(row["chunks"]), serving)
+        console.print(table)
+        return 0
+    target = args.version
+    if target is None:
+        names = [row["version"] for row in versions]
+        current = store.current_version()
+        older = names[: names.index(current)] if current in names else []
+        if not older:
+            console.print("[red]No older version is kept to roll back to.[/red] `assistant index list` shows them.")
+            return 1
+        target = older[-1]
+    try:
+        store.switch(target)
+    except IndexNotReady as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    console.print(f"now serving index version {target}; every reader switches within a second")
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace, console: Console) -> int:
     from channels.answers import answers_from_rasa, render_text
     from channels.rasa_client import RasaClient, RasaUnavailable
@@ -130,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.set_defaults(func=cmd_sync)
     status = sub.add_parser("status", help="index version, pages, chunks, last sync and the health of each process")
     status.set_defaults(func=cmd_status)
+    index = sub.add_parser("index", help="list the kept index versions, or roll back to one")
+    index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    index_sub.add_parser("list", help="every kept version: when it was published, pages, chunks, which serves")
+    rollback = index_sub.add_parser("rollback", help="serve an earlier version again (default: the one before)")
+    rollback.add_argument("version", nargs="?", help="a version name from `assistant index list`")
+    index.set_defaults(func=cmd_index)
     ask = sub.add_parser("ask", help="print the answer every channel would give to a question")
     ask.add_argument("question", nargs="+", help='the question, e.g. "How do I appeal a decision?"')
     ask.set_defaults(func=cmd_ask)

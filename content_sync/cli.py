@@ -33,7 +33,12 @@ def sync_with_progress(settings: SyncSettings, urls: list[str] | None, full: boo
 
 def print_report(report: SyncReport, console: Console) -> None:
     """The sync report as a table, then every skip with its reason."""
-    console.print(f"[bold]Sync report[/bold]: published index version {report.index_version}")
+    if report.published:
+        console.print(f"[bold]Sync report[/bold]: published index version {report.index_version}")
+    else:
+        console.print(f"[bold]Sync report[/bold]: nothing changed; index version {report.index_version} keeps serving")
+    for note in report.recovered:
+        console.print(f"  recovered from a sync that stopped: {note}", markup=False, highlight=False)
     table = Table(show_header=False)
     table.add_column("what", style="bold")
     table.add_column("count", justify="right")
@@ -44,4 +49,8 @@ def print_report(report: SyncReport, console: Console) -> None:
     for skip in report.skipped:
         console.print(f"  skipped {skip['url']}: {skip['reason']}", markup=False, highlight=False)
     for url in report.deleted:
-        console.print(f"  deleted {url}", markup=False, highlight=False)
+        console.print(f"  deleted {url}: {report.reasons.get(url, '')}", markup=False, highlight=False)
+    for url in report.kept:
+        console.print(f"  kept {url}: {report.reasons.get(url, '')}", markup=False, highlight=False)
+    for error in report.errors:
+        console.print(f"  {error}", style="yellow", markup=False, highlight=False)

@@ -44,17 +44,26 @@ def get_model(name: str) -> SentenceTransformer:
 
 
 def embed_texts(name: str, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text. `progress` is told how many were done per batch."""
+    """Unit-length float32 vectors, one row per text. `progress` is told how many were done per batch.
+
+    Texts are embedded in batches of similar length (longest first, as sentence-transformers does), so a
+    batch pads little; the rows come back in the order given.
+    """
     model = get_model(name)
     dim = model.get_sentence_embedding_dimension() or 0
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for start in range(0, len(texts), BATCH):
-        batch = list(texts[start : start + BATCH])
-        out[start : start + len(batch)] = model.encode(
-            batch, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for start in range(0, len(order), BATCH):
+        rows = order[start : start + BATCH]
+        out[rows] = model.encode(
+            [texts[i] for i in rows],
+            batch_size=BATCH,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         if progress:
-            progress(len(batch))
+            progress(len(rows))
     return out
 
 

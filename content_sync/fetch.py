@@ -14,17 +14,16 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+from urllib.parse import urldefrag, urljoin
 
 import httpcore
 import httpx
-from bs4 import BeautifulSoup, Tag
 from protego import Protego
 
 from content_sync.errors import AddressRefused, FetchRefused
 from content_sync.guard import DomainPolicy, IPAddress, Resolver, Target, checked_addresses, system_resolver
 
-__all__ = ["Discovery", "DomainPolicy", "FetchResult", "Fetcher", "normalise_url"]
+__all__ = ["DomainPolicy", "FetchResult", "Fetcher"]
 
 MAX_REDIRECTS = 5
 MAX_BYTES = 5_000_000
@@ -32,7 +31,6 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PDF_TYPE = "application/pdf"
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,application/pdf;q=0.8,*/*;q=0.1"
-SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 ROBOTS_TTL = 24 * 3600.0  # RFC 9309: a robots.txt is cached for at most 24 hours
 ROBOTS_ERROR_TTL = 300.0  # an unreachable one is asked again after 5 minutes (nothing is fetched meanwhile)
 # X-Robots-Tag directives that themselves contain a colon, so "name: value" is not a user-agent scope.
@@ -91,14 +89,6 @@ class FetchResult:
     def transient(self) -> bool:
         """The fetch failed for now; the page keeps its last good content."""
         return self.outcome == "transient"
-
-
-def normalise_url(url: str) -> str:
-    """Drop the fragment, lower-case scheme and host, and give an empty path a slash."""
-    url, _ = urldefrag(url.strip())
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
 class _Deadline:
@@ -308,21 +298,6 @@ class _Robots:
 
 Attempt = tuple[FetchResult, bool, float | None]
 """A result, whether another attempt may help, and the Retry-After the server asked for (seconds)."""
-
-
-@dataclass
-class Discovery:
-    """The pages a crawl found. `complete` is False when a sitemap or page could not be read, so a page
-    missing from `urls` may still exist and must not be deleted for its absence."""
-
-    urls: dict[str, None] = field(default_factory=dict)
-    skips: list[tuple[str, str]] = field(default_factory=list)
-    complete: bool = True
-    fetched: dict[str, FetchResult] = field(default_factory=dict)  # pages read while following links
-
-    def fail(self, url: str, reason: str) -> None:
-        self.skips.append((url, reason))
-        self.complete = False
 
 
 @dataclass
@@ -658,68 +633,3 @@ class Fetcher:
         if 400 <= status < 500:
             return out("withdrawn", f"HTTP {status}")
         return out("transient", f"unexpected HTTP {status}")
-
-    def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
-        """The sitemap walk's interface: a file fetched with the same safety; FetchRefused when no response came."""
-        result = self._fetch(url, headers, "file")
-        if not result.status:
-            raise FetchRefused(result.skip_reason or f"{url} was not fetched")
-        kept = {"content-type": result.content_type} if result.content_type else {}
-        return httpx.Response(result.status, headers=kept, content=result.content)
-
-    def discover(self, sources: Iterable[str], max_pages: int) -> Discovery:
-        """List page URLs from sitemaps, or by following links from start pages."""
-        found = Discovery()
-        for source in sources:
-            if source.endswith(".xml") or "sitemap" in source.rsplit("/", 1)[-1]:
-                self._walk_sitemap(source, found, max_pages, depth=0)
-            else:
-                self._follow_links(source, found, max_pages)
-        return found
-
-    def _walk_sitemap(self, url: str, found: Discovery, max_pages: int, depth: int) -> None:
-        try:
-            response = self._get(url, {})
-        except (FetchRefused, httpx.HTTPError) as exc:
-            found.fail(url, f"sitemap not fetched: {exc}")
-            return
-        if response.status_code != 200:
-            found.fail(url, f"sitemap returned HTTP {response.status_code}")
-            return
-        soup = BeautifulSoup(response.content, "xml")
-        if soup.find("sitemapindex") is not None and depth < 3:
-            for loc in soup.select("sitemap > loc"):
-                self._walk_sitemap(loc.get_text(strip=True), found, max_pages, depth + 1)
-            return
-        locs = soup.select("url > loc")
-        if not locs:
-            found.fail(url, "sitemap has no <url><loc> entries")
-        for loc in locs:
-            page = normalise_url(loc.get_text(strip=True))
-            if not self.policy.allows(page):
-                found.skips.append((page, "outside ALLOWED_DOMAINS"))
-            elif len(found.urls) < max_pages:
-                found.urls[page] = None
-
-    def _follow_links(self, start: str, found: Discovery, max_pages: int) -> None:
-        queue = [normalise_url(start)]
-        seen = set(queue)
-        while queue and len(found.urls) < max_pages:
-            url = queue.pop(0)
-            result = self.fetch_page(url)
-            if result.skip_reason or not result.text:
-                reason = result.skip_reason or f"HTTP {result.status}"
-                if result.gone or reason.startswith(("disallowed", "content type")):
-                    found.skips.append((url, reason))
-                else:  # an error: the links on that page are unknown, so absence proves nothing
-                    found.fail(url, reason)
-                continue
-            found.urls[url] = None
-            found.fetched[url] = result
-            for anchor in BeautifulSoup(result.text, "lxml").find_all("a", href=True):
-                if not isinstance(anchor, Tag):
-                    continue
-                link = normalise_url(urljoin(url, str(anchor["href"])))
-                if link not in seen and self.policy.allows(link):
-                    seen.add(link)
-                    queue.append(link)

@@ -3,7 +3,8 @@
 Layout under `<DATA_DIR>/index/`:
 
     CURRENT                      the published version's name (replaced atomically with os.replace)
-    versions/<version>/          index.faiss, chunks.jsonl, pages.json, meta.json
+    versions/<version>/          index.faiss, chunks.jsonl, pages.json, meta.json, and extras such as
+                                 lexical.pkl (the BM25 indexes content_sync.search builds at publish)
     versions/.tmp-<version>/     a version being written; never read, removed by the next publish
 """
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from content_sync.chunk import Chunk
 from content_sync.errors import IndexNotReady
+
+RESERVED = {"index.faiss", "chunks.jsonl", "pages.json", "meta.json"}
 
 
 @dataclass
@@ -86,15 +89,26 @@ class IndexStore:
         index = faiss.read_index(str(folder / "index.faiss"))
         return IndexVersion(version=version, index=index, chunks=chunks, pages=pages, meta=meta)
 
+    def read_extra(self, version: str, name: str) -> bytes | None:
+        """A file stored beside a version at publish (see `publish`'s `extras`), or None."""
+        try:
+            return (self.versions / version / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def publish(
-        self, chunks: list[Chunk], vectors: np.ndarray, pages: dict[str, dict[str, Any]], meta: dict[str, Any]
+        self,
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        pages: dict[str, dict[str, Any]],
+        meta: dict[str, Any],
+        extras: dict[str, bytes] | None = None,
     ) -> str:
         """Write a complete new version, then switch CURRENT to it. A crash before the switch changes nothing."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         self.versions.mkdir(parents=True, exist_ok=True)
-        for stale in self.versions.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        self.recover()
         version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + "Z-" + secrets.token_hex(3)
         tmp = self.versions / f".tmp-{version}"
         tmp.mkdir()
@@ -112,15 +126,61 @@ class IndexStore:
             "chunks": len(chunks),
             "pages": len(pages),
         }
+        for name, data in (extras or {}).items():
+            if "/" in name or name.startswith(".") or name in RESERVED:
+                raise ValueError(f"{name!r} cannot be stored beside a version")
+            with (tmp / name).open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
         _write(tmp / "meta.json", json.dumps(meta, indent=1))
         _fsync_dir(tmp)
         os.rename(tmp, self.versions / version)
         _fsync_dir(self.versions)
+        self.switch(version)
+        return version
+
+    def recover(self) -> list[str]:
+        """Remove what a sync that died left behind (half-written versions, a pointer never switched); says
+        what was removed. The published version is never touched."""
+        removed: list[str] = []
+        if self.versions.exists():
+            for stale in sorted(self.versions.glob(".tmp-*")):
+                shutil.rmtree(stale, ignore_errors=True)
+                removed.append(f"removed the half-written version {stale.name.removeprefix('.tmp-')}")
+        for pointer in sorted(self.root.glob(".CURRENT.*")) if self.root.exists() else []:
+            pointer.unlink(missing_ok=True)
+            removed.append(f"removed the unswitched pointer {pointer.name}")
+        return removed
+
+    def switch(self, version: str) -> None:
+        """Point CURRENT at a published version (a rollback); every reader follows within moments."""
+        if version not in self.list_versions():
+            raise IndexNotReady(f"no published version {version!r} here; `assistant index list` shows the ones kept")
         pointer_tmp = self.root / f".CURRENT.{version}"
         _write(pointer_tmp, version + "\n")
         os.replace(pointer_tmp, self.pointer)
         _fsync_dir(self.root)
-        return version
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every kept version, oldest first: name, when it was published, pages, chunks, and which serves."""
+        current = self.current_version()
+        rows = []
+        for name in self.list_versions():
+            try:
+                meta = json.loads((self.versions / name / "meta.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                meta = {}
+            rows.append(
+                {
+                    "version": name,
+                    "created_at": meta.get("created_at"),
+                    "pages": meta.get("pages"),
+                    "chunks": meta.get("chunks"),
+                    "current": name == current,
+                }
+            )
+        return rows
 
     def list_versions(self) -> list[str]:
         """Published versions, oldest first."""

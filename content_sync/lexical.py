@@ -21,6 +21,8 @@ WORD = re.compile(r"[0-9a-z]+(?:[.,][0-9]+)*")
 
 def fold(text: str) -> str:
     """Lower case without accents: customers often type "como" for "cómo"."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

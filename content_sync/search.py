@@ -11,23 +11,33 @@ The weights are `Ranking`'s defaults, chosen on the dev half of the eval set (do
 
 from __future__ import annotations
 
+import logging
+import pickle
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from content_sync.chunk import Chunk
 from content_sync.embed import embed_query
+from content_sync.errors import IndexNotReady
 from content_sync.index_store import IndexStore, IndexVersion
 from content_sync.language import detect_language
 from content_sync.lexical import LexicalIndex, stem_tokens, words
 from content_sync.query import normalise_query
 from content_sync.settings import get_sync_settings
 
+log = logging.getLogger("content_sync.search")
+
 __all__ = [
     "Hit",
+    "IndexNotReady",
     "Ranking",
     "SearchResult",
     "Searcher",
@@ -69,6 +79,8 @@ class Hit:
     coverage: float = 0.0
     language: str | None = None
     passages: tuple[Chunk, ...] = ()  # the page's candidate passages, best first
+    updated: str | None = None  # the page's date: its own, else its sitemap lastmod, else HTTP Last-Modified
+    indexed_at: str | None = None  # when this product last read the page
 
 
 @dataclass(frozen=True)
@@ -94,8 +106,24 @@ class _Loaded:
     vocabulary_choices: list[str] = field(default_factory=list)
 
 
-def _load(version: IndexVersion, ranking: Ranking) -> _Loaded:
-    chunks = version.chunks
+LEXICAL_FILE = "lexical.pkl"
+"""The version's BM25 indexes, built once at publish so that readers load rather than build them."""
+
+
+@dataclass
+class _Lexical:
+    """What a query needs besides the vectors, for one ranking's stopwords and stemming."""
+
+    stopwords: str
+    stem: bool
+    chunk_lexical: LexicalIndex
+    page_lexical: LexicalIndex
+    page_urls: list[str]
+    page_of_row: np.ndarray
+    vocabulary_choices: list[str]
+
+
+def _build_lexical(chunks: list[Chunk], pages: dict[str, dict[str, Any]], ranking: Ranking) -> _Lexical:
     page_number: dict[str, int] = {}
     page_of_row = np.array([page_number.setdefault(c.url, len(page_number)) for c in chunks], dtype=np.int64)
     urls = list(page_number)
@@ -103,17 +131,55 @@ def _load(version: IndexVersion, ranking: Ranking) -> _Loaded:
     languages: list[str | None] = [None] * len(urls)
     for chunk, page in zip(chunks, page_of_row, strict=True):
         texts[page] += " ".join(chunk.headings) + " " + chunk.text + "\n"
-        languages[page] = chunk.language or version.pages.get(chunk.url, {}).get("language")
+        languages[page] = chunk.language or pages.get(chunk.url, {}).get("language")
     chunk_lexical = LexicalIndex(
         [" ".join(c.headings) + " " + c.text for c in chunks],
-        [c.language or version.pages.get(c.url, {}).get("language") for c in chunks],
+        [c.language or pages.get(c.url, {}).get("language") for c in chunks],
         ranking.stopwords,
         ranking.stem,
     )
     page_lexical = LexicalIndex(
         texts, [(lang or "en").split("-")[0] for lang in languages], ranking.stopwords, ranking.stem
     )
-    return _Loaded(version, chunk_lexical, page_lexical, urls, page_of_row, sorted(chunk_lexical.vocabulary))
+    return _Lexical(
+        ranking.stopwords,
+        ranking.stem,
+        chunk_lexical,
+        page_lexical,
+        urls,
+        page_of_row,
+        sorted(chunk_lexical.vocabulary),
+    )
+
+
+def build_lexical(chunks: list[Chunk], pages: dict[str, dict[str, Any]]) -> bytes:
+    """A version's BM25 indexes for the default ranking, pickled for `IndexStore.publish` to store beside it.
+
+    The file is written and read only by this product, inside DATA_DIR, like the FAISS file beside it.
+    """
+    return pickle.dumps(_build_lexical(chunks, pages, Ranking()), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(store: IndexStore, version: IndexVersion, ranking: Ranking) -> _Loaded:
+    lexical: _Lexical | None = None
+    stored = store.read_extra(version.version, LEXICAL_FILE)
+    if stored is not None:
+        try:
+            lexical = pickle.loads(stored)  # our own file, written at publish
+        except Exception:  # written by another release of this code: build it instead
+            lexical = None
+        if not isinstance(lexical, _Lexical) or (lexical.stopwords, lexical.stem) != (ranking.stopwords, ranking.stem):
+            lexical = None
+    if lexical is None:  # an older version, or a ranking tried with other stopwords or stemming
+        lexical = _build_lexical(version.chunks, version.pages, ranking)
+    return _Loaded(
+        version,
+        lexical.chunk_lexical,
+        lexical.page_lexical,
+        lexical.page_urls,
+        lexical.page_of_row,
+        lexical.vocabulary_choices,
+    )
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -122,33 +188,59 @@ def _normalised(values: np.ndarray) -> np.ndarray:
 
 
 class Searcher:
-    """Holds the published version in memory and reloads it when the pointer moves.
+    """Holds the published version in memory; a watcher thread loads a newly published one off the request path.
 
-    A query takes a reference to the loaded version before it starts, so a query in flight finishes on the
-    version it began with even if a newer one is loaded meanwhile.
+    The first query loads the published version. After that, a daemon thread reads the pointer every
+    `watch_seconds` and, when it moves (a publish or a rollback), loads the new version beside the old one and
+    swaps it in whole. Queries go on being answered from the old version until the new one is ready, and a
+    query in flight finishes on the version it began with.
     """
 
-    def __init__(self, index_dir: Path, model: str, ranking: Ranking | None = None) -> None:
+    def __init__(self, index_dir: Path, model: str, ranking: Ranking | None = None, watch_seconds: float = 0.1) -> None:
         self.store = IndexStore(index_dir)
         self.model = model
         self.ranking = ranking or Ranking()
+        self.watch_seconds = watch_seconds
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self.load_error: str | None = None  # why the newest version could not be loaded, if it could not
 
     def current_version(self) -> str | None:
         """The published version's name, without loading it."""
         return self.store.current_version()
 
-    def current(self) -> _Loaded:
-        """The published version, loaded (again) if the pointer moved since the last call."""
-        name = self.store.current_version()
+    def loaded_version(self) -> str | None:
+        """The version queries are answered from now, or None before the first query."""
         loaded = self._loaded
-        if loaded is not None and loaded.version.version == name:
+        return loaded.version.version if loaded else None
+
+    def current(self) -> _Loaded:
+        """The loaded version; the first call loads the published one and starts the watcher."""
+        loaded = self._loaded
+        if loaded is not None:
             return loaded
         with self._lock:
-            if self._loaded is None or self._loaded.version.version != name:
-                self._loaded = _load(self.store.load(name), self.ranking)
+            if self._loaded is None:
+                self._loaded = _load(self.store, self.store.load(), self.ranking)
+            if self._watcher is None and self.watch_seconds > 0:
+                self._watcher = threading.Thread(
+                    target=_watch, args=(weakref.ref(self), self.watch_seconds), name="index-watcher", daemon=True
+                )
+                self._watcher.start()
             return self._loaded
+
+    def refresh(self) -> bool:
+        """Load the published version now if it is not the one loaded; True when it switched."""
+        name = self.store.current_version()
+        if name is None or name == self.loaded_version():
+            return False
+        with self._lock:
+            if name == self.loaded_version():
+                return False
+            self._loaded = _load(self.store, self.store.load(name), self.ranking)
+            self.load_error = None
+            return True
 
     def search(
         self,
@@ -205,6 +297,7 @@ class Searcher:
         for total, page in scored[:k]:
             entries = best[page]
             top_row = entries[0][1]
+            record = version.pages.get(loaded.page_urls[page], {})
             hits.append(
                 Hit(
                     chunk=version.chunks[top_row],
@@ -214,9 +307,44 @@ class Searcher:
                     coverage=loaded.page_lexical.coverage(meant, page),
                     language=loaded.page_lexical.languages[page],
                     passages=tuple(version.chunks[r] for _, r, _ in entries),
+                    updated=_page_date(version.chunks[top_row], record),
+                    indexed_at=record.get("indexed_at"),
                 )
             )
         return SearchResult(query, version.version, hits, lang, text)
+
+
+def _page_date(chunk: Chunk, page: dict[str, Any]) -> str | None:
+    """The date a reader should see as "updated": what the page says, else what the site says about it."""
+    if chunk.last_updated:
+        return chunk.last_updated
+    if page.get("sitemap_lastmod"):
+        return str(page["sitemap_lastmod"])[:10]
+    modified = page.get("last_modified")
+    if modified:
+        try:
+            return parsedate_to_datetime(str(modified)).date().isoformat()
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _watch(ref: weakref.ref[Searcher], every: float) -> None:
+    """The watcher thread: follow the pointer until the Searcher is gone. A version that fails to load is
+    reported in `load_error` and tried again; the loaded one keeps answering."""
+    while True:
+        time.sleep(every)
+        searcher = ref()
+        if searcher is None:
+            return
+        try:
+            searcher.refresh()
+        except Exception as exc:  # a half-deleted or corrupt version must not stop the watcher
+            error = f"{type(exc).__name__}: {exc}"
+            if error != searcher.load_error:
+                log.warning("index version not loaded, still answering from %s: %s", searcher.loaded_version(), error)
+            searcher.load_error = error
+        del searcher
 
 
 def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:

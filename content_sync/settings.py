@@ -34,6 +34,10 @@ class SyncSettings(BaseSettings):
     sync_schedule: str = "*/15 * * * *"
     sync_user_agent: str = "PublicServiceAssistantBot/0.1 (+https://github.com/)"
     sync_max_pages: int = Field(2000, ge=1)
+    sync_max_depth: int = Field(5, ge=0, le=50)
+    sync_concurrency: int = Field(8, ge=1, le=64)
+    sync_per_host: int = Field(4, ge=1, le=64)
+    sync_fetch_deadline: float = Field(30.0, gt=0, le=600)
     sync_keep_versions: int = Field(5, ge=1)
     embedding_model: str = DEFAULT_MODEL
     answer_min_score: float = Field(0.72, ge=-1.0, le=2.0)

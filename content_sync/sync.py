@@ -1,72 +1,51 @@
-"""Run one sync: discover pages, fetch what changed, re-embed only new passages, publish a new version."""
+"""Run one sync: discover pages, fetch them concurrently while embedding what changed, publish a new version.
+
+The steps, each in its own module:
+- `discover` lists the pages (sitemaps first, links as the fallback);
+- a thread pool fetches and parses pages (`fetch`, `parse`, `chunk`), the Fetcher keeping to per-host limits;
+- `synchroniser.decide` says what happens to each page, with a reason;
+- the `Indexer` works out the next version and which passages need embedding; this thread embeds them in
+  groups while the pool goes on fetching, so the network overlaps the model;
+- `index_store` publishes the version, or nothing when nothing changed;
+- the `SyncReport` counts it all.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from content_sync.chunk import Chunk, chunk_page, digest
-from content_sync.embed import embed_texts
-from content_sync.errors import NothingToPublish, SyncBusy
-from content_sync.fetch import DomainPolicy, Fetcher, normalise_url
+from content_sync.chunk import Chunk, chunk_page
+from content_sync.discover import Discovery, canonical_url, discover
+from content_sync.errors import NothingToPublish, ParseError, SyncBusy
+from content_sync.fetch import DomainPolicy, Fetcher, FetchResult
 from content_sync.index_store import IndexStore, IndexVersion
-from content_sync.parse import parse_page
+from content_sync.indexer import Indexer
+from content_sync.parse import ParsedPage, parse_page, parse_pdf
+from content_sync.report import SyncReport
+from content_sync.search import LEXICAL_FILE, build_lexical
 from content_sync.settings import SyncSettings
+from content_sync.synchroniser import Action, decide, page_digest
+
+__all__ = ["Progress", "SyncReport", "run_sync", "sync_lock"]
 
 Progress = Callable[[str, int, int], None]
 """Told (step, done, total) as a sync goes."""
 
-
-@dataclass
-class SyncReport:
-    """What one sync did, page by page, and how long each step took."""
-
-    kind: str = "incremental"
-    index_version: str | None = None
-    previous_version: str | None = None
-    discovered: int = 0
-    fetched: int = 0
-    unchanged: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    chunks: int = 0
-    embedded: int = 0
-    pages: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def skip(self, url: str, reason: str) -> None:
-        self.skipped.append({"url": url, "reason": reason})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> dict[str, int]:
-        """Counts for a one-line view."""
-        return {
-            "pages": self.pages,
-            "added": len(self.added),
-            "changed": len(self.changed),
-            "unchanged": len(self.unchanged),
-            "deleted": len(self.deleted),
-            "skipped": len(self.skipped),
-            "chunks": self.chunks,
-            "embedded": self.embedded,
-        }
+EMBED_GROUP = 256
+"""Passages embedded at a time while fetching goes on: big enough to sort by length, small enough to
+overlap."""
 
 
 @contextmanager
 def sync_lock(data_dir: Path, wait: bool) -> Iterator[None]:
-    """One sync at a time per DATA_DIR, across processes."""
+    """One sync at a time per DATA_DIR, across processes. The kernel drops the lock of a killed process."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "sync.lock").open("w") as fh:
         try:
@@ -79,15 +58,6 @@ def sync_lock(data_dir: Path, wait: bool) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@contextmanager
-def _timed(report: SyncReport, step: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        report.seconds[step] = round(report.seconds.get(step, 0.0) + time.perf_counter() - start, 3)
-
-
 def run_sync(
     settings: SyncSettings,
     urls: list[str] | None = None,
@@ -97,137 +67,253 @@ def run_sync(
 ) -> SyncReport:
     """Sync the sources (or only `urls`) and publish a new index version. The old one serves until then."""
     with sync_lock(settings.data_dir, wait):
-        return _sync(settings, urls, full, progress or (lambda step, done, total: None))
+        store = IndexStore(settings.index_dir)
+        recovered = store.recover()
+        report = _Sync(settings, store, progress or (lambda step, done, total: None)).run(urls, full)
+        report.recovered = recovered
+        return report
 
 
-def _sync(settings: SyncSettings, urls: list[str] | None, full: bool, progress: Progress) -> SyncReport:
-    started = time.perf_counter()
-    store = IndexStore(settings.index_dir)
-    previous: IndexVersion | None = store.load() if store.current_version() else None
-    if previous and previous.meta.get("model") != settings.embedding_model:
-        full = True  # vectors from another model cannot be reused
-    report = SyncReport(kind="full" if full else ("targeted" if urls else "incremental"))
-    report.previous_version = previous.version if previous else None
-    old_pages: dict[str, dict[str, Any]] = dict(previous.pages) if previous else {}
-    old_chunks: dict[str, list[Chunk]] = {}
-    old_vectors: dict[str, np.ndarray] = {}
-    if previous:
-        vectors = previous.vectors()
-        for row, chunk in enumerate(previous.chunks):
-            old_chunks.setdefault(chunk.url, []).append(chunk)
-            old_vectors[chunk.digest] = vectors[row]
+@dataclass
+class _Fetched:
+    """One page as the pool hands it back: the fetch, and its parse when it had content."""
 
-    policy = DomainPolicy(settings.domains)
-    with Fetcher(policy, settings.sync_user_agent) as fetcher:
-        with _timed(report, "discover"):
-            complete, fetched = True, {}
+    url: str
+    result: FetchResult
+    page: ParsedPage | None = None
+    chunks: list[Chunk] = field(default_factory=list)
+    error: str | None = None  # a document that could not be read (a broken or encrypted PDF)
+
+
+class _Sync:
+    """One sync's state: the report, the indexer, the fetcher and the pool."""
+
+    def __init__(self, settings: SyncSettings, store: IndexStore, progress: Progress) -> None:
+        self.settings = settings
+        self.store = store
+        self.progress = progress
+        self.policy = DomainPolicy(settings.domains)
+        self.report = SyncReport()
+        self.pending: list[Chunk] = []
+        self.to_embed = 0
+        self.visited: set[str] = set()
+        self.lastmods: dict[str, str] = {}
+
+    def run(self, urls: list[str] | None, full: bool) -> SyncReport:
+        started = time.perf_counter()
+        report = self.report
+        previous: IndexVersion | None = self.store.load() if self.store.current_version() else None
+        if previous and previous.meta.get("model") != self.settings.embedding_model:
+            full = True  # vectors from another model cannot be reused
+        report.kind = "full" if full else ("targeted" if urls else "incremental")
+        report.previous_version = previous.version if previous else None
+        self.full = full
+        self.indexer = Indexer(previous, self.settings.embedding_model, full, start_with_previous=bool(urls))
+        fetcher = Fetcher(
+            self.policy,
+            self.settings.sync_user_agent,
+            deadline=self.settings.sync_fetch_deadline,
+            per_host_limit=self.settings.sync_per_host,
+        )
+        with fetcher:
+            self.fetcher = fetcher
+            with ThreadPoolExecutor(self.settings.sync_concurrency, thread_name_prefix="fetch") as pool:
+                self.pool = pool
+                found = self._targets(urls)
+                self._process(list(found.urls), found)
+                if not urls:
+                    self._settle_absent(found)
+        with report.timed("embed"):
+            self._embed(self.indexer.missing())
+        report.embedded = self.indexer.embedded
+        self._publish(previous)
+        report.seconds["total"] = round(time.perf_counter() - started, 3)
+        return report
+
+    def _targets(self, urls: list[str] | None) -> Discovery:
+        """The pages to visit: the ones named, or everything discovery finds."""
+        report = self.report
+        with report.timed("discover"):
             if urls:
-                targets = [normalise_url(u) for u in urls]
+                found = Discovery()
+                for url in urls:
+                    found.urls[canonical_url(url)] = None
             else:
-                found = fetcher.discover(settings.sources, settings.sync_max_pages)
-                targets, complete, fetched = list(found.urls), found.complete, found.fetched
+                found = discover(
+                    self.fetcher,
+                    self.policy,
+                    self.settings.sources,
+                    self.settings.sync_max_pages,
+                    self.settings.sync_max_depth,
+                    self.settings.sync_concurrency,
+                )
                 for url, reason in found.skips:
                     report.skip(url, reason)
-        report.discovered = len(targets)
-        if not urls:
-            absent = sorted(set(old_pages) - set(targets))
-            if complete:  # a page that left a sitemap that was read whole is deleted
-                report.deleted.extend(absent)
-                for url in absent:
-                    old_pages.pop(url)
-            elif absent:  # part of the sitemap could not be read: ask each missing page itself
-                report.errors.append(f"discovery was incomplete; re-checking {len(absent)} known pages one by one")
-                targets += absent
-        new_pages: dict[str, dict[str, Any]] = dict(old_pages) if urls else {}
-        page_chunks: dict[str, list[Chunk]] = {}
-        for n, url in enumerate(targets, 1):
-            progress("fetch", n, len(targets))
-            known = old_pages.get(url)
-            with _timed(report, "fetch"):
-                result = fetched.pop(url, None) or fetcher.fetch_page(  # link discovery has read it already
-                    url,
-                    etag=None if full or not known else known.get("etag"),
-                    last_modified=None if full or not known else known.get("last_modified"),
-                )
-            if result.status:
-                report.fetched += 1
-            if result.not_modified and known:
-                report.unchanged.append(url)
-                new_pages[url] = known
-                continue
-            if result.gone:
-                if known:
-                    report.deleted.append(url)
-                    new_pages.pop(url, None)
-                else:
-                    report.skip(url, f"HTTP {result.status}")
-                continue
-            if result.skip_reason:
-                report.skip(url, result.skip_reason)
-                if known:  # a page that failed this time keeps its last good content
-                    new_pages[url] = known
-                else:
-                    new_pages.pop(url, None)
-                continue
-            with _timed(report, "parse"):
-                page = parse_page(url, result.text)
-                chunks = chunk_page(page)
-            if not chunks:
-                report.skip(url, "no readable main content")
-                if known:  # the page is still there but says nothing now: its old passages must go
-                    report.deleted.append(url)
-                new_pages.pop(url, None)
-                continue
-            page_digest = digest(*(c.digest for c in chunks))
-            if known and known.get("digest") == page_digest:
-                report.unchanged.append(url)
-            elif known:
-                report.changed.append(url)
-            else:
-                report.added.append(url)
-            page_chunks[url] = chunks
-            new_pages[url] = {
-                "title": page.title,
-                "digest": page_digest,
-                "etag": result.etag,
-                "last_modified": result.last_modified,
-                "last_updated": page.last_updated,
-                "language": page.language,
-                "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
+                report.errors.extend(f"discovery incomplete: {p}" for p in found.problems)
+        self.lastmods = {url: lastmod for url, lastmod in found.urls.items() if lastmod}
+        report.discovered = len(found.urls)
+        report.discovery_complete = found.complete
+        return found
 
-    all_chunks: list[Chunk] = []
-    for url in new_pages:
-        all_chunks.extend(page_chunks.get(url) or old_chunks.get(url, []))
-    if not all_chunks:
-        raise NothingToPublish(
-            "this sync found no pages with content, so the last good index keeps serving; "
-            f"check SYNC_SOURCES ({', '.join(settings.sources)}) and ALLOWED_DOMAINS, then sync again"
-        )
+    def _settle_absent(self, found: Discovery) -> None:
+        """Known pages that discovery did not list: deleted only when it was read whole."""
+        for url, reason in found.held.items():
+            if url in self.indexer.old_pages and url not in self.visited:
+                self.visited.add(url)
+                self.indexer.keep(url)
+                self.report.record(url, "kept", reason)
+        absent = sorted(set(self.indexer.old_pages) - self.visited)
+        if not absent:
+            return
+        if found.complete:
+            for url in absent:
+                self.report.record(url, "deleted", "no longer listed in the sitemap or linked from the site")
+        elif found.capped:
+            for url in absent:
+                self.indexer.keep(url)
+                self.report.record(url, "kept", "not reached: discovery stopped at SYNC_MAX_PAGES")
+        else:
+            self.report.errors.append(f"discovery was incomplete; re-checking {len(absent)} known pages one by one")
+            self._process(absent, Discovery())
 
-    todo = [c for c in all_chunks if full or c.digest not in old_vectors]
-    with _timed(report, "embed"):
+    def _process(self, urls: list[str], found: Discovery) -> None:
+        """Fetch and parse pages in the pool; decide and embed here as each one comes back."""
+        futures: dict[Future[_Fetched], str] = {}
+        total = len(urls)
+
+        def submit(url: str) -> None:
+            if url in self.visited:
+                return
+            self.visited.add(url)
+            futures[self.pool.submit(self._fetch, url, found.fetched.pop(url, None))] = url
+
+        for url in urls:
+            submit(url)
         done = 0
+        while futures:
+            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for future in finished:
+                futures.pop(future)
+                fetched = future.result()
+                done += 1
+                self.progress("fetch", done, max(total, done + len(futures)))
+                for link in self._apply(fetched):
+                    total += 1
+                    submit(link)
+            if len(self.pending) >= EMBED_GROUP:
+                with self.report.timed("embed"):
+                    self._embed(self.pending)
+                self.pending = []
+
+    def _fetch(self, url: str, already: FetchResult | None) -> _Fetched:
+        """In a pool thread: fetch (unless link discovery already did) and parse one page."""
+        known = self.indexer.known(url)
+        conditional = known if known and not self.full else {}
+        result = already or self.fetcher.fetch_page(
+            url, etag=conditional.get("etag"), last_modified=conditional.get("last_modified")
+        )
+        fetched = _Fetched(url, result)
+        if result.status != 200 or result.skip_reason:
+            return fetched
+        if result.content_type == "application/pdf":
+            try:
+                fetched.page = parse_pdf(url, result.content)
+            except ParseError as exc:
+                fetched.error = str(exc)
+                return fetched
+        elif result.text:
+            fetched.page = parse_page(url, result.text)
+        if fetched.page is not None:
+            fetched.chunks = chunk_page(fetched.page)
+        return fetched
+
+    def _apply(self, fetched: _Fetched) -> list[str]:
+        """Carry out the decision for one page; returns the PDFs it links to, to fetch next."""
+        url, result, page = fetched.url, fetched.result, fetched.page
+        report = self.report
+        if result.status:
+            report.fetched += 1
+        known = self.indexer.known(url)
+        if fetched.error:
+            (self.indexer.keep if known else self.indexer.drop)(url)
+            report.record(url, "kept" if known else "skipped", fetched.error)
+            return []
+        canonical = self._canonical_elsewhere(url, page)
+        decision = decide(result, page, fetched.chunks, known, canonical)
+        if decision.action is Action.UNCHANGED:
+            record = self._record(fetched) if page else None
+            self.indexer.keep(url, record)
+            report.record(url, "unchanged")
+            return list((record or known or {}).get("links", []))
+        if decision.action is Action.KEEP:
+            self.indexer.keep(url)
+            report.record(url, "kept", decision.reason)
+            return list((known or {}).get("links", []))
+        if decision.action is Action.DELETE:
+            self.indexer.drop(url)
+            report.record(url, "deleted", decision.reason)
+            return [canonical] if canonical else []
+        if decision.action is Action.SKIP:
+            self.indexer.drop(url)
+            report.record(url, "skipped", decision.reason or "not indexed")
+            return [canonical] if canonical else []
+        record = self._record(fetched)
+        todo = self.indexer.put(url, fetched.chunks, record)
+        report.record(url, "changed" if known else "added")
+        self.pending.extend(todo)
+        self.to_embed += len(todo)
+        return list(record["links"])
+
+    def _canonical_elsewhere(self, url: str, page: ParsedPage | None) -> str | None:
+        if page is None or not page.canonical:
+            return None
+        target = canonical_url(page.canonical)
+        return target if target != url and self.policy.allows(target) else None
+
+    def _record(self, fetched: _Fetched) -> dict[str, Any]:
+        """What pages.json keeps about a page: provenance and the validators for the next conditional GET."""
+        page, result = fetched.page, fetched.result
+        assert page is not None
+        links = [canonical_url(u) for u in page.pdf_links]
+        return {
+            "title": page.title,
+            "digest": page_digest(fetched.chunks),
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+            "last_updated": page.last_updated,
+            "language": page.language,
+            "sitemap_lastmod": self.lastmods.get(fetched.url),
+            "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "links": [u for u in links if self.policy.allows(u)],
+        }
+
+    def _embed(self, chunks: list[Chunk]) -> None:
+        done = self.indexer.embedded
 
         def step(n: int) -> None:
             nonlocal done
             done += n
-            progress("embed", done, len(todo))
+            self.progress("embed", done, max(self.to_embed, done))
 
-        fresh = embed_texts(settings.embedding_model, [c.embed_text for c in todo], step) if todo else None
-    report.embedded = len(todo)
-    vectors_by_digest = dict(old_vectors)
-    if fresh is not None:
-        for chunk, vector in zip(todo, fresh, strict=True):
-            vectors_by_digest[chunk.digest] = vector
-    matrix = np.stack([vectors_by_digest[c.digest] for c in all_chunks]).astype(np.float32)
+        self.indexer.embed(chunks, step)
 
-    with _timed(report, "publish"):
-        progress("publish", 0, 1)
-        report.chunks, report.pages = len(all_chunks), len(new_pages)
-        meta = {"model": settings.embedding_model, "report": report.summary()}
-        report.index_version = store.publish(all_chunks, matrix, new_pages, meta)
-        store.prune(settings.sync_keep_versions)
-        progress("publish", 1, 1)
-    report.seconds["total"] = round(time.perf_counter() - started, 3)
-    return report
+    def _publish(self, previous: IndexVersion | None) -> None:
+        report, indexer = self.report, self.indexer
+        chunks, matrix, pages = indexer.build()
+        report.chunks, report.pages = len(chunks), len(pages)
+        if not chunks:
+            raise NothingToPublish(
+                "this sync found no pages with content, so the last good index keeps serving; "
+                f"check SYNC_SOURCES ({', '.join(self.settings.sources)}) and ALLOWED_DOMAINS, then sync again"
+            )
+        if previous is not None and not indexer.changed_since_previous():
+            report.index_version = previous.version  # nothing changed: readers keep what they have loaded
+            return
+        with report.timed("publish"):
+            self.progress("publish", 0, 1)
+            meta = {"model": self.settings.embedding_model, "report": report.summary()}
+            extras = {LEXICAL_FILE: build_lexical(chunks, pages)}
+            report.index_version = self.store.publish(chunks, matrix, pages, meta, extras)
+            report.published = True
+            self.store.prune(self.settings.sync_keep_versions)
+            self.progress("publish", 1, 1)

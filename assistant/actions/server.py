@@ -11,9 +11,28 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import threading
+import time
 import warnings
 
 VERSION_WARNING = r"Your versions of rasa and rasa_sdk might not be compatible"
+
+
+def _load_index_when_published() -> None:
+    """Load the model and the published index before the first question, and from then on follow new versions
+    (the searcher's watcher), so that no customer waits for a load."""
+    from content_sync.search import IndexNotReady, get_searcher
+
+    while True:
+        try:
+            get_searcher().current()
+            get_searcher().search("warm up", k=1)
+            return
+        except IndexNotReady:
+            time.sleep(0.5)
+        except Exception:
+            logging.getLogger(__name__).exception("index warm-up failed; the first question will load it")
+            return
 
 
 def main() -> None:
@@ -33,6 +52,7 @@ def main() -> None:
         "rasa-sdk %s serving Rasa 3.6 (minor versions differ on purpose; protocol checked by the tests)",
         rasa_sdk.__version__,
     )
+    threading.Thread(target=_load_index_when_published, name="index-warm-up", daemon=True).start()
     executor = ActionExecutor()
     executor.register_package("assistant.actions")
     endpoint.run(executor, port=args.port, cors_origins=None)

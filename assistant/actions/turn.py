@@ -61,7 +61,9 @@ class Turn:
 
 
 def current_version() -> str | None:
-    return get_searcher().current_version()
+    """The version answers come from now (the published one until the first query has loaded it)."""
+    searcher = get_searcher()
+    return searcher.loaded_version() or searcher.current_version()
 
 
 def confidence(hit: Hit) -> float:

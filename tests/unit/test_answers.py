@@ -132,6 +132,7 @@ def test_web_carries_the_choices_and_plain_responses_have_none() -> None:
         "source_title": None,
         "index_version": None,
         "last_updated": None,
+        "indexed_at": None,
         "kind": "text",
         "lang": None,
         "choices": [],
