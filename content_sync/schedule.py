@@ -16,7 +16,7 @@ from content_sync.settings import SyncSettings, get_sync_settings
 from content_sync.sync import run_sync
 
 log = logging.getLogger("content_sync.worker")
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 
 
 def run_job(settings: SyncSettings, jobs: JobStore, job: dict[str, object]) -> None:

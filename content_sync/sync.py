@@ -12,6 +12,7 @@ The steps, each in its own module:
 
 from __future__ import annotations
 
+import calendar
 import fcntl
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,11 @@ Progress = Callable[[str, int, int], None]
 EMBED_GROUP = 256
 """Passages embedded at a time while fetching goes on: big enough to sort by length, small enough to
 overlap."""
+
+
+REVALIDATE_SECONDS = 24 * 3600
+"""A page whose sitemap lastmod has not changed is not fetched, unless it was last read this long ago (so a
+site whose lastmod lags its content is still caught within a day)."""
 
 
 @contextmanager
@@ -185,6 +191,13 @@ class _Sync:
             if url in self.visited:
                 return
             self.visited.add(url)
+            known = self.indexer.known(url)
+            if known is not None and self._lastmod_unchanged(url, known):
+                self.indexer.keep(url)
+                self.report.record(url, "unchanged", "the sitemap's lastmod has not changed; not fetched")
+                for link in known.get("links", []):  # its PDFs have no lastmod: they are asked as usual
+                    submit(link)
+                return
             futures[self.pool.submit(self._fetch, url, found.fetched.pop(url, None))] = url
 
         for url in urls:
@@ -204,6 +217,18 @@ class _Sync:
                 with self.report.timed("embed"):
                     self._embed(self.pending)
                 self.pending = []
+
+    def _lastmod_unchanged(self, url: str, known: dict[str, Any]) -> bool:
+        """True when the sitemap gives the same lastmod as when the page was last read, less than
+        REVALIDATE_SECONDS ago. A publish webhook (a targeted sync) and `--full` always fetch."""
+        lastmod = self.lastmods.get(url)
+        if self.full or not lastmod or known.get("sitemap_lastmod") != lastmod:
+            return False
+        try:
+            read = calendar.timegm(time.strptime(str(known.get("indexed_at")), "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            return False
+        return time.time() - read < REVALIDATE_SECONDS
 
     def _fetch(self, url: str, already: FetchResult | None) -> _Fetched:
         """In a pool thread: fetch (unless link discovery already did) and parse one page."""

@@ -296,3 +296,47 @@ def test_answers_carry_the_page_date_and_when_it_was_indexed(site: Site, tmp_pat
     assert hit.updated == "2026-11-20", "with no date on the page, the sitemap's lastmod is the page's date"
     assert hit.indexed_at and hit.indexed_at.startswith(time.strftime("%Y-%m-%d", time.gmtime()))
     assert hit.chunk.digest
+
+
+def test_a_gzipped_sitemap_named_in_robots_txt_is_read_for_a_start_page(site: Site, tmp_path: Path) -> None:
+    import gzip
+
+    site.files["/maps/pages.xml.gz"] = (gzip.compress(site.sitemap()), "application/gzip")
+    site.robots += f"Sitemap: {site.base}/maps/pages.xml.gz\n"
+    site.pages["/index.html"] = site.pages["/index.html"].replace('<a href="/meals.html">meals</a>', "")
+    settings = settings_for(site, tmp_path / "data", source="/index.html")
+    report = run_sync(settings)
+    assert sorted(report.added) == sorted(f"{site.base}/{name}.html" for name in TOPICS)
+    assert "/maps/pages.xml.gz" in site.requests and "/index.html" not in site.requests, (
+        "robots.txt names a sitemap, so the start page's links are not crawled"
+    )
+
+
+def test_a_copy_with_rel_canonical_is_indexed_once_under_the_canonical_url(site: Site, tmp_path: Path) -> None:
+    copy = site.pages["/cards.html"].replace("<head>", f'<head><link rel="canonical" href="{site.base}/cards.html">')
+    site.pages["/print/cards.html"] = copy.replace("<head>", "<head>", 1)
+    site.pages["/cards.html"] = copy  # the page names itself: indexed as usual
+    site.order.append("/print/cards.html?utm_source=print")
+    report = run_sync(settings_for(site, tmp_path / "data"))
+    printed = f"{site.base}/print/cards.html"
+    assert f"{site.base}/cards.html" in report.added
+    assert {"url": printed, "reason": report.reasons[printed]} in report.skipped
+    assert "canonical" in report.reasons[printed]
+
+
+def test_a_page_whose_sitemap_lastmod_has_not_changed_is_not_fetched(site: Site, tmp_path: Path) -> None:
+    for path in site.order:
+        site.lastmod[path] = "2026-11-01"
+    settings = settings_for(site, tmp_path / "data")
+    run_sync(settings)
+    site.pages["/hours.html"] = site.pages["/hours.html"].replace("8 a.m. to 5 p.m.", "9 a.m. to 4 p.m.")
+    site.lastmod["/hours.html"] = "2026-12-01"
+    before = len(site.requests)
+    report = run_sync(settings)
+    fetched = [p for p in site.requests[before:] if p.endswith(".html")]
+    assert fetched == ["/hours.html"], "only the page whose lastmod moved is asked for"
+    assert report.changed == [f"{site.base}/hours.html"]
+    assert "lastmod" in report.reasons[f"{site.base}/cards.html"]
+
+    targeted = run_sync(settings, urls=[f"{site.base}/cards.html"])  # a publish webhook always fetches
+    assert site.requests[-1] == "/cards.html" and targeted.unchanged == [f"{site.base}/cards.html"]
