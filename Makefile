@@ -21,7 +21,7 @@ help:
 	@echo "make train    train the Rasa model if the training data changed"
 	@echo "make sync     run an incremental sync in the foreground (needs the sources to be up)"
 	@echo "make lint     ruff, ruff format --check, mypy"
-	@echo "make bench    run the benchmarks in bench/ (results: docs/benchmarks.md)"
+	@echo "make bench    run the benchmarks: bench/run.py, then the 1,000-page sync (results: docs/benchmarks.md)"
 	@echo "make eval     answer quality on the test half of tests/eval/, beside plain baselines (SPLIT=dev to tune)"
 
 install: $(VENV)/.installed $(RASA_VENV)/.installed $(CHROMIUM)
@@ -65,6 +65,7 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/sync_bench.py
 
 SPLIT ?= test
 eval: install train
