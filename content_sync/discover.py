@@ -10,6 +10,7 @@ is marked incomplete with its reasons, so a page missing from it is never delete
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from lxml import etree
 from lxml import html as lxml_html
 from usp.fetch_parse import SitemapFetcher
-from usp.objects.sitemap import AbstractSitemap, InvalidSitemap
+from usp.objects.sitemap import AbstractPagesSitemap, AbstractSitemap, InvalidSitemap
 from usp.web_client.abstract_client import (
     AbstractWebClient,
     AbstractWebClientResponse,
@@ -36,7 +37,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def canonical_url(url: str) -> str:
     """One spelling per page: no fragment or tracking parameters, sorted query, lower-case host, no default
-    port, and no trailing slash except on the root."""
+    port, and an empty path as "/".
+
+    A trailing slash is kept: `/benefits/` and `/benefits` may be different resources, a server may answer only
+    one of them, and relative links resolve against the slash. Two spellings of one page are told apart by
+    its `<link rel=canonical>` instead (and a redirect's target is where links are resolved from)."""
     parts = urlsplit(url.strip())
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(k)], doseq=True
@@ -47,8 +52,6 @@ def canonical_url(url: str) -> str:
     if parts.port and parts.port != DEFAULT_PORTS.get(parts.scheme.lower()):
         host += f":{parts.port}"
     path = parts.path or "/"
-    if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
     rebuilt = urlunsplit((parts.scheme.lower(), host, path, query, ""))
     return canonicalize_url(rebuilt, keep_fragments=False)
 
@@ -133,9 +136,29 @@ class SafeWebClient(AbstractWebClient):
 
     def get(self, url: str) -> AbstractWebClientResponse:
         result = self.fetcher.fetch_file(url)
-        if result.status == 200 and not result.skip_reason:
-            return _Response(result)
-        return WebClientErrorResponse(result.skip_reason or f"HTTP {result.status}", retryable=False)
+        if result.status != 200 or result.skip_reason:
+            return WebClientErrorResponse(result.skip_reason or f"HTTP {result.status}", retryable=False)
+        broken = _not_well_formed(result.content)
+        if broken:  # the parser would keep the pages before the break, and the rest would look deleted
+            return WebClientErrorResponse(f"the sitemap is cut short or broken ({broken})", retryable=False)
+        return _Response(result)
+
+
+def _not_well_formed(content: bytes) -> str | None:
+    """Why an XML sitemap (gzipped or not) is not well-formed, or None; plain-text sitemaps pass."""
+    if content[:2] == b"\x1f\x8b":
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError) as exc:
+            return f"gzip: {exc}"
+    if content.lstrip()[:1] != b"<":
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        return str(exc)
+    return None
 
 
 def discover(
@@ -164,9 +187,13 @@ def discover(
 def read_sitemap(fetcher: Fetcher, policy: DomainPolicy, url: str, found: Discovery, max_pages: int) -> None:
     """Every page of a sitemap tree (index files, gzip, robots.txt), with its lastmod."""
     tree: AbstractSitemap = SitemapFetcher(url, recursion_level=0, web_client=SafeWebClient(fetcher)).sitemap()
-    invalid = [s for s in [tree, *tree.all_sitemaps()] if isinstance(s, InvalidSitemap)]
+    every = [tree, *tree.all_sitemaps()]
+    invalid = [m for m in every if isinstance(m, InvalidSitemap)]
     for sitemap in invalid:
         found.fail(sitemap.url, f"sitemap not read ({sitemap.reason})")
+    empty = [m for m in every if isinstance(m, AbstractPagesSitemap) and not m.pages]
+    for blank in empty:  # an empty <urlset/> in an index is more likely a failed export than an empty site
+        found.fail(blank.url, "the sitemap lists no pages")
     listed = 0
     for page in tree.all_pages():
         listed += 1
@@ -175,7 +202,7 @@ def read_sitemap(fetcher: Fetcher, policy: DomainPolicy, url: str, found: Discov
             found.skips.append((link, "outside ALLOWED_DOMAINS"))
             continue
         found.add(link, page.last_modified.isoformat() if page.last_modified else None, max_pages)
-    if not listed and not invalid:
+    if not listed and not invalid and not empty:
         found.fail(url, "the sitemap lists no pages")
 
 
@@ -228,7 +255,7 @@ def _read_linked_page(url: str, result: FetchResult, found: Discovery, max_pages
     found.fetched[url] = result
     if not result.text:
         return []  # a PDF: indexed, but it links nowhere we follow
-    return page_links(url, result.text)
+    return page_links(result.final_url or url, result.text)
 
 
 def page_links(base: str, text: str, keep: Callable[[str], bool] = lambda _: True) -> list[str]:

@@ -90,8 +90,10 @@ class Indexer:
             return True
         if set(self.pages) != set(self.old_pages):
             return True
+        shown = ("title", "last_updated", "language", "sitemap_lastmod")  # what answers show or cite
         return any(
             [c.digest for c in self.chunks.get(url, [])] != [c.digest for c in self.old_chunks.get(url, [])]
+            or any(self.pages[url].get(key) != self.old_pages[url].get(key) for key in shown)
             for url in self.pages
         )
 

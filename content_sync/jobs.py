@@ -2,8 +2,10 @@
 
 The gateway queues jobs (publish webhook, editors); the worker process claims and runs them one at a time.
 
-Queued jobs of the same kind coalesce: `enqueue` returns the id of a queued job that covers its URLs (one of
-every source, or a targeted one its URLs are merged into), or queues a new one. The promise is: when `enqueue`
+Queued jobs of the same kind coalesce: `enqueue` returns the id of a queued job that covers its URLs (the
+same request for every source, a full one, or a targeted one its URLs are merged into), or queues a new one.
+A webhook's URLs never join a queued incremental job of every source: that job may skip a page whose sitemap
+lastmod has not moved, and a published page must always be fetched. The promise is: when `enqueue`
 returns job J for URLs U, J was still queued when U joined it, so J's `urls`, as `claim()` and later `get()`
 return them, hold every URL of U. Merging is a read (find a queued job, read its list) then a write (the merged
 list), and claiming is a read (the oldest queued job) then a write (mark it running); each pair must happen
@@ -108,7 +110,9 @@ class JobStore:
             ).all()
             for job_id, waiting in queued:
                 if not waiting:
-                    return str(job_id)  # a queued job of every source covers any targeted one of its kind
+                    if urls is None or full:
+                        return str(job_id)  # the same job, or a full one, which fetches every page anyway
+                    continue  # an incremental job may skip a page by its sitemap lastmod; a webhook must not
                 if urls is not None:
                     merged = sorted(set(json.loads(waiting)) | set(urls))
                     joined = conn.execute(

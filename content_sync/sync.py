@@ -32,7 +32,7 @@ from content_sync.parse import ParsedPage, parse_page, parse_pdf
 from content_sync.report import SyncReport
 from content_sync.search import LEXICAL_FILE, build_lexical
 from content_sync.settings import SyncSettings
-from content_sync.synchroniser import Action, decide, page_digest
+from content_sync.synchroniser import Action, Decision, decide, page_digest
 
 __all__ = ["Progress", "SyncReport", "run_sync", "sync_lock"]
 
@@ -104,6 +104,7 @@ class _Sync:
         self.to_embed = 0
         self.visited: set[str] = set()
         self.lastmods: dict[str, str] = {}
+        self.copies: dict[str, tuple[_Fetched, str]] = {}  # url -> (its fetch, the page its rel=canonical names)
 
     def run(self, urls: list[str] | None, full: bool) -> SyncReport:
         started = time.perf_counter()
@@ -129,6 +130,7 @@ class _Sync:
                 self._process(list(found.urls), found)
                 if not urls:
                     self._settle_absent(found)
+                self._settle_copies()
         with report.timed("embed"):
             self._embed(self.indexer.missing())
         report.embedded = self.indexer.embedded
@@ -240,54 +242,73 @@ class _Sync:
         fetched = _Fetched(url, result)
         if result.status != 200 or result.skip_reason:
             return fetched
+        base = result.final_url or url  # after a redirect, relative links resolve from where it landed
         if result.content_type == "application/pdf":
             try:
                 fetched.page = parse_pdf(url, result.content)
             except ParseError as exc:
                 fetched.error = str(exc)
                 return fetched
-        elif result.text:
-            fetched.page = parse_page(url, result.text)
+        elif result.text.strip():
+            fetched.page = parse_page(base, result.text)
+            fetched.page.url = url
         if fetched.page is not None:
             fetched.chunks = chunk_page(fetched.page)
         return fetched
 
     def _apply(self, fetched: _Fetched) -> list[str]:
-        """Carry out the decision for one page; returns the PDFs it links to, to fetch next."""
+        """Decide about one page and carry it out; returns the links (PDFs, a canonical page) to fetch next."""
         url, result, page = fetched.url, fetched.result, fetched.page
-        report = self.report
         if result.status:
-            report.fetched += 1
+            self.report.fetched += 1
         known = self.indexer.known(url)
         if fetched.error:
-            (self.indexer.keep if known else self.indexer.drop)(url)
-            report.record(url, "kept" if known else "skipped", fetched.error)
+            if known:
+                self.indexer.keep(url)
+            self.report.record(url, "kept" if known else "skipped", fetched.error)
             return []
         canonical = self._canonical_elsewhere(url, page)
-        decision = decide(result, page, fetched.chunks, known, canonical)
-        if decision.action is Action.UNCHANGED:
-            record = self._record(fetched) if page else None
-            self.indexer.keep(url, record)
-            report.record(url, "unchanged")
-            return list((record or known or {}).get("links", []))
-        if decision.action is Action.KEEP:
+        if canonical:  # decided once the canonical page's own fate is known (`_settle_copies`)
+            self.copies[url] = (fetched, canonical)
+            return [canonical]
+        return self._carry_out(fetched, decide(result, page, fetched.chunks, known))
+
+    def _carry_out(self, fetched: _Fetched, decision: Decision) -> list[str]:
+        url, page = fetched.url, fetched.page
+        known = self.indexer.known(url)
+        report = self.report
+        if decision.action in (Action.DELETE, Action.SKIP):
+            self.indexer.drop(url)
+            report.record(url, "deleted" if decision.action is Action.DELETE else "skipped", decision.reason)
+            return list(page.pdf_links) if page is not None else []  # noindex is not nofollow
+        if decision.action is Action.KEEP or (decision.action is Action.UNCHANGED and page is None):
             self.indexer.keep(url)
-            report.record(url, "kept", decision.reason)
+            report.record(url, "kept" if decision.action is Action.KEEP else "unchanged", decision.reason)
             return list((known or {}).get("links", []))
-        if decision.action is Action.DELETE:
-            self.indexer.drop(url)
-            report.record(url, "deleted", decision.reason)
-            return [canonical] if canonical else []
-        if decision.action is Action.SKIP:
-            self.indexer.drop(url)
-            report.record(url, "skipped", decision.reason or "not indexed")
-            return [canonical] if canonical else []
-        record = self._record(fetched)
+        assert page is not None
+        record = self._record(fetched)  # same content keeps its vectors (by digest), but takes the new dates
         todo = self.indexer.put(url, fetched.chunks, record)
-        report.record(url, "changed" if known else "added")
+        if decision.action is Action.UNCHANGED:
+            report.record(url, "unchanged", decision.reason)
+        else:
+            report.record(url, "changed" if known else "added")
         self.pending.extend(todo)
         self.to_embed += len(todo)
         return list(record["links"])
+
+    def _settle_copies(self) -> None:
+        """A page whose rel=canonical names another: withdrawn if that page is indexed now, else indexed itself
+        (so a canonical page that failed, or two pages naming each other, loses nothing)."""
+        copies, self.copies = self.copies, {}
+        undecided = set(copies)
+        for url, (fetched, canonical) in copies.items():
+            undecided.discard(url)
+            if canonical in self.indexer.pages and canonical not in undecided:
+                reason = f"a copy of {canonical}, which is indexed instead (rel=canonical)"
+                decision = Decision(Action.DELETE if self.indexer.known(url) else Action.SKIP, reason)
+            else:
+                decision = decide(fetched.result, fetched.page, fetched.chunks, self.indexer.known(url))
+            self._carry_out(fetched, decision)
 
     def _canonical_elsewhere(self, url: str, page: ParsedPage | None) -> str | None:
         if page is None or not page.canonical:
@@ -307,7 +328,8 @@ class _Sync:
             "last_modified": result.last_modified,
             "last_updated": page.last_updated,
             "language": page.language,
-            "sitemap_lastmod": self.lastmods.get(fetched.url),
+            "sitemap_lastmod": self.lastmods.get(fetched.url)
+            or (self.indexer.known(fetched.url) or {}).get("sitemap_lastmod"),
             "indexed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "links": [u for u in links if self.policy.allows(u)],
         }

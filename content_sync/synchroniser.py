@@ -9,7 +9,9 @@ The rules, for a page the index already has (a known page) and for a new one:
 - Transient (5xx, 429, a timeout, a DNS or connection failure): a known page is kept with its last good
   content, a new one skipped; the next sync tries again.
 - No readable main content: deleted, or skipped.
-- A `<link rel=canonical>` naming another allowed page: deleted, or skipped; the other page is indexed.
+- A 200 with an empty body: kept, or skipped (a failing server, most likely).
+- A `<link rel=canonical>` naming another allowed page: deleted, or skipped, once that page is indexed;
+  otherwise indexed itself (the sync decides this last).
 - Otherwise new or changed content: added, or changed.
 """
 
@@ -51,25 +53,22 @@ def decide(
     page: ParsedPage | None,
     chunks: list[Chunk],
     known: dict[str, Any] | None,
-    canonical: str | None = None,
 ) -> Decision:
-    """The decision for one fetched (and, if it had content, parsed) page.
-
-    `canonical` is the page's `<link rel=canonical>` when it names another page that may be fetched.
-    """
+    """The decision for one fetched (and, if it had content, parsed) page. A page whose rel=canonical names
+    another is decided by the sync once it knows that page's fate."""
     if result.not_modified and known:
         return Decision(Action.UNCHANGED, "not modified (HTTP 304)")
     if result.skip_reason or result.status != 200:
         reason = result.skip_reason or f"HTTP {result.status}"
         if result.transient:
             return Decision(Action.KEEP if known else Action.SKIP, f"{reason}; will try again next sync")
-        if result.withdrawn or result.status == 0:
+        if result.withdrawn:
             return _withdraw(bool(known), reason)
         return Decision(Action.KEEP if known else Action.SKIP, reason)
     if result.noindex or (page is not None and page.noindex):
         return _withdraw(bool(known), "the page asks not to be indexed (noindex)")
-    if canonical:
-        return _withdraw(bool(known), f"a copy of {canonical}, which is indexed instead (rel=canonical)")
+    if page is None:  # a 200 with an empty body: more likely a failing server than a withdrawn page
+        return Decision(Action.KEEP if known else Action.SKIP, "the page came back empty; will try again next sync")
     if not chunks:
         return _withdraw(bool(known), "no readable main content")
     if known and known.get("digest") == page_digest(chunks):

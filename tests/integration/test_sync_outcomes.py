@@ -340,3 +340,44 @@ def test_a_page_whose_sitemap_lastmod_has_not_changed_is_not_fetched(site: Site,
 
     targeted = run_sync(settings, urls=[f"{site.base}/cards.html"])  # a publish webhook always fetches
     assert site.requests[-1] == "/cards.html" and targeted.unchanged == [f"{site.base}/cards.html"]
+
+
+def test_a_sitemap_cut_short_deletes_nothing(site: Site, tmp_path: Path) -> None:
+    settings = settings_for(site, tmp_path / "data")
+    run_sync(settings)
+    whole = site.sitemap().decode()
+    cut = whole[: whole.index("</url>", whole.index("</url>") + 1) + 6] + "\nPHP Fatal error: out of memory"
+    site.overrides["/sitemap.xml"] = (200, {"Content-Type": "application/xml"}, cut.encode())
+    report = run_sync(settings)
+    assert report.deleted == [] and not report.discovery_complete
+    assert any("cut short" in e for e in report.errors)
+    assert len(indexed_urls(settings)) == len(TOPICS)
+
+
+def test_a_copy_whose_canonical_page_fails_keeps_its_content(site: Site, tmp_path: Path) -> None:
+    head = f'<head><link rel="canonical" href="{site.base}/gone.html">'
+    site.pages["/cards.html"] = site.pages["/cards.html"].replace("<head>", head)  # names a page that 404s
+    a = site.pages["/meals.html"].replace("<head>", f'<head><link rel="canonical" href="{site.base}/heating.html">')
+    b = site.pages["/heating.html"].replace("<head>", f'<head><link rel="canonical" href="{site.base}/meals.html">')
+    site.pages["/meals.html"], site.pages["/heating.html"] = a, b  # two pages naming each other
+    report = run_sync(settings_for(site, tmp_path / "data"))
+    assert f"{site.base}/cards.html" in report.added, "its canonical page does not exist, so it is indexed itself"
+    pair = {f"{site.base}/meals.html", f"{site.base}/heating.html"}
+    assert len(pair & set(report.added)) == 1, "of two pages naming each other, exactly one is indexed"
+
+
+def test_an_empty_reply_keeps_the_page_and_a_new_date_alone_is_published(site: Site, tmp_path: Path) -> None:
+    settings = settings_for(site, tmp_path / "data")
+    first = run_sync(settings)
+    site.overrides["/cards.html"] = (200, {"Content-Type": "text/html"}, b"")
+    report = run_sync(settings)
+    assert report.kept == [f"{site.base}/cards.html"] and "empty" in report.reasons[f"{site.base}/cards.html"]
+    assert f"{site.base}/cards.html" in indexed_urls(settings)
+    del site.overrides["/cards.html"]
+
+    dated = '<p class="last-updated">Last updated <time datetime="2026-11-30">30 November 2026</time></p>'
+    site.pages["/cards.html"] = site.pages["/cards.html"].replace("</main>", dated + "</main>")
+    again = run_sync(settings)
+    assert again.published and again.index_version != first.index_version and again.embedded == 0
+    hit = Searcher(settings.index_dir, settings.embedding_model, watch_seconds=0).search("new card line").hits[0]
+    assert hit.chunk.url == f"{site.base}/cards.html" and hit.updated == "2026-11-30"

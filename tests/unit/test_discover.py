@@ -10,11 +10,12 @@ from content_sync.discover import Discovery, canonical_url, is_sitemap, page_lin
 @pytest.mark.parametrize(
     ("given", "canonical"),
     [
-        ("HTTP://Agency.Example:80/apply/#how", "http://agency.example/apply"),
+        ("HTTP://Agency.Example:80/apply/#how", "http://agency.example/apply/"),
         ("https://agency.example:443/", "https://agency.example/"),
-        ("https://agency.example/a/?utm_source=news&utm_medium=email&id=7", "https://agency.example/a?id=7"),
+        ("https://agency.example/a/?utm_source=news&utm_medium=email&id=7", "https://agency.example/a/?id=7"),
         ("https://agency.example/a?b=2&a=1&fbclid=x&gclid=y", "https://agency.example/a?a=1&b=2"),
-        ("http://127.0.0.1:8080/forms/", "http://127.0.0.1:8080/forms"),
+        ("http://127.0.0.1:8080/forms/", "http://127.0.0.1:8080/forms/"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/"),
         ("https://agency.example/caf%C3%A9 menu.html", "https://agency.example/caf%C3%A9%20menu.html"),
     ],
 )

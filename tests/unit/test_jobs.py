@@ -77,3 +77,12 @@ def test_claim_returns_the_merged_urls_and_a_later_webhook_starts_a_new_job(tmp_
     second = jobs.enqueue(urls=["http://a.example/3"])
     assert second != first and jobs.get(first)["urls"] == claimed["urls"]  # type: ignore[index]
     assert jobs.claim()["urls"] == ["http://a.example/3"]  # type: ignore[index]
+
+
+def test_a_webhook_never_joins_an_incremental_job_of_every_source(tmp_path: Path) -> None:
+    jobs = store(tmp_path)
+    everything = jobs.enqueue()
+    targeted = jobs.enqueue(urls=["http://a.example/new"])
+    assert targeted != everything, "the incremental job may skip pages by lastmod; the webhook's page must be fetched"
+    full = jobs.enqueue(full=True)
+    assert jobs.enqueue(urls=["http://a.example/x"], full=True) == full, "a full job fetches every page anyway"
