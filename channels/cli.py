@@ -19,6 +19,7 @@ EPILOG = """examples:
   assistant sync                         incremental sync of every source in SYNC_SOURCES
   assistant sync --full                  re-fetch and re-embed everything
   assistant sync --url https://agency.example/appeals.html
+  assistant sync --allow-deletions       let one sync delete more than a fifth of the site
   assistant status                       index version, pages, last sync, process health
   assistant index list                   the kept index versions, and which one serves
   assistant index rollback               serve the version before the current one again
@@ -53,7 +54,7 @@ def cmd_sync(args: argparse.Namespace, console: Console) -> int:
 
     settings = _sync_settings()
     try:
-        report = sync_with_progress(settings, args.url or None, args.full, console)
+        report = sync_with_progress(settings, args.url or None, args.full, console, args.allow_deletions)
     except SyncError as exc:
         console.print(f"[red]Sync failed:[/red] {exc}")
         return 1
@@ -142,12 +143,19 @@ def cmd_index(args: argparse.Namespace, console: Console) -> int:
             console.print("[red]No older version is kept to roll back to.[/red] `assistant index list` shows them.")
             return 1
         target = older[-1]
+    from content_sync.errors import SyncBusy
+    from content_sync.sync import sync_lock
+
     try:
-        store.switch(target)
-    except IndexNotReady as exc:
+        with sync_lock(_sync_settings().data_dir, wait=False):  # not while a sync publishes or prunes
+            store.switch(target)
+    except (IndexNotReady, SyncBusy) as exc:
         console.print(f"[red]{exc}[/red]")
         return 1
-    console.print(f"now serving index version {target}; every reader switches within a second")
+    console.print(
+        f"now serving index version {target}; every reader switches to it as soon as it has loaded it "
+        "(about a second). The next sync starts from it, and keeps it."
+    )
     return 0
 
 
@@ -177,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="crawl the sources and publish a new index version (progress bar, report)")
     sync.add_argument("--full", action="store_true", help="re-fetch and re-embed everything, ignoring caches")
     sync.add_argument("--url", action="append", metavar="URL", help="sync only this page (repeatable)")
+    sync.add_argument(
+        "--allow-deletions",
+        action="store_true",
+        help="delete pages even when more than a fifth of the site (or 10 pages) would go in one sync",
+    )
     sync.set_defaults(func=cmd_sync)
     status = sub.add_parser("status", help="index version, pages, chunks, last sync and the health of each process")
     status.set_defaults(func=cmd_status)

@@ -10,7 +10,9 @@ from content_sync.settings import SyncSettings
 from content_sync.sync import SyncReport, run_sync
 
 
-def sync_with_progress(settings: SyncSettings, urls: list[str] | None, full: bool, console: Console) -> SyncReport:
+def sync_with_progress(
+    settings: SyncSettings, urls: list[str] | None, full: bool, console: Console, allow_deletions: bool = False
+) -> SyncReport:
     """Run a sync, drawing one bar per step."""
     with Progress(
         TextColumn("[bold]{task.description:<8}"),
@@ -28,7 +30,7 @@ def sync_with_progress(settings: SyncSettings, urls: list[str] | None, full: boo
             bar.update(tasks[step], completed=done, total=max(total, 1))
 
         console.print(f"Syncing {', '.join(urls or settings.sources)} ({'full' if full else 'incremental'})")
-        return run_sync(settings, urls=urls, full=full, progress=progress, wait=False)
+        return run_sync(settings, urls=urls, full=full, progress=progress, wait=False, allow_deletions=allow_deletions)
 
 
 def print_report(report: SyncReport, console: Console) -> None:

@@ -53,6 +53,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write(path: Path, data: str) -> None:
     with path.open("w", encoding="utf-8") as fh:
         fh.write(data)
@@ -116,6 +124,7 @@ class IndexStore:
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(index, str(tmp / "index.faiss"))
+        _fsync_file(tmp / "index.faiss")
         _write(tmp / "chunks.jsonl", "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks))
         _write(tmp / "pages.json", json.dumps(pages, ensure_ascii=False, indent=1))
         meta = {
@@ -188,9 +197,10 @@ class IndexStore:
             return []
         return sorted(p.name for p in self.versions.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    def prune(self, keep: int) -> None:
-        """Remove all but the newest `keep` versions; the published one is always kept."""
-        current = self.current_version()
+    def prune(self, keep: int, also_keep: tuple[str | None, ...] = ()) -> None:
+        """Remove all but the newest `keep` versions. The published one is always kept, and so is every name in
+        `also_keep` (the version a sync started from: after a rollback, the one rolled back to)."""
+        spared = {self.current_version(), *also_keep}
         for name in self.list_versions()[:-keep]:
-            if name != current:
+            if name not in spared:
                 shutil.rmtree(self.versions / name, ignore_errors=True)

@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 OUTCOMES = ("added", "changed", "unchanged", "deleted", "skipped", "kept")
-"""`kept`: a page that failed for a moment (5xx, timeout, DNS) and keeps its last good content."""
+"""`kept`: a known page that keeps its last good content because this sync could not tell it is gone: it failed
+for a moment (5xx, timeout, DNS, an empty reply, an unreadable PDF), discovery stopped before it (the page cap,
+a failing start page), or the sync would have deleted too much of the site at once."""
 
 
 @dataclass

@@ -106,14 +106,22 @@ class _Loaded:
     vocabulary_choices: list[str] = field(default_factory=list)
 
 
+RETRY_FAILED_SECONDS = 5.0
+"""How long the watcher waits before trying again a version that would not load."""
+
 LEXICAL_FILE = "lexical.pkl"
 """The version's BM25 indexes, built once at publish so that readers load rather than build them."""
+
+
+LEXICAL_FORMAT = 1
+"""Raised whenever `_Lexical` or `LexicalIndex` change shape, so a pickle of another release is rebuilt."""
 
 
 @dataclass
 class _Lexical:
     """What a query needs besides the vectors, for one ranking's stopwords and stemming."""
 
+    format: int
     stopwords: str
     stem: bool
     chunk_lexical: LexicalIndex
@@ -142,6 +150,7 @@ def _build_lexical(chunks: list[Chunk], pages: dict[str, dict[str, Any]], rankin
         texts, [(lang or "en").split("-")[0] for lang in languages], ranking.stopwords, ranking.stem
     )
     return _Lexical(
+        LEXICAL_FORMAT,
         ranking.stopwords,
         ranking.stem,
         chunk_lexical,
@@ -160,7 +169,17 @@ def build_lexical(chunks: list[Chunk], pages: dict[str, dict[str, Any]]) -> byte
     return pickle.dumps(_build_lexical(chunks, pages, Ranking()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _load(store: IndexStore, version: IndexVersion, ranking: Ranking) -> _Loaded:
+def _ranked(lexical: _Lexical) -> tuple[object, object]:
+    return getattr(lexical, "stopwords", None), getattr(lexical, "stem", None)
+
+
+def _load(store: IndexStore, version: IndexVersion, ranking: Ranking, model: str) -> _Loaded:
+    built_with = version.meta.get("model")
+    if built_with and built_with != model:
+        raise IndexNotReady(
+            f"index version {version.version} was built with {built_with}, but EMBEDDING_MODEL is {model}; "
+            "queries would be embedded with the wrong model. Roll back to a version of this model or sync --full"
+        )
     lexical: _Lexical | None = None
     stored = store.read_extra(version.version, LEXICAL_FILE)
     if stored is not None:
@@ -168,7 +187,8 @@ def _load(store: IndexStore, version: IndexVersion, ranking: Ranking) -> _Loaded
             lexical = pickle.loads(stored)  # our own file, written at publish
         except Exception:  # written by another release of this code: build it instead
             lexical = None
-        if not isinstance(lexical, _Lexical) or (lexical.stopwords, lexical.stem) != (ranking.stopwords, ranking.stem):
+        wanted = (LEXICAL_FORMAT, ranking.stopwords, ranking.stem)
+        if not isinstance(lexical, _Lexical) or (getattr(lexical, "format", None), *_ranked(lexical)) != wanted:
             lexical = None
     if lexical is None:  # an older version, or a ranking tried with other stopwords or stemming
         lexical = _build_lexical(version.chunks, version.pages, ranking)
@@ -222,7 +242,7 @@ class Searcher:
             return loaded
         with self._lock:
             if self._loaded is None:
-                self._loaded = _load(self.store, self.store.load(), self.ranking)
+                self._loaded = _load(self.store, self.store.load(), self.ranking, self.model)
             if self._watcher is None and self.watch_seconds > 0:
                 self._watcher = threading.Thread(
                     target=_watch, args=(weakref.ref(self), self.watch_seconds), name="index-watcher", daemon=True
@@ -238,7 +258,7 @@ class Searcher:
         with self._lock:
             if name == self.loaded_version():
                 return False
-            self._loaded = _load(self.store, self.store.load(name), self.ranking)
+            self._loaded = _load(self.store, self.store.load(name), self.ranking, self.model)
             self.load_error = None
             return True
 
@@ -331,19 +351,28 @@ def _page_date(chunk: Chunk, page: dict[str, Any]) -> str | None:
 
 def _watch(ref: weakref.ref[Searcher], every: float) -> None:
     """The watcher thread: follow the pointer until the Searcher is gone. A version that fails to load is
-    reported in `load_error` and tried again; the loaded one keeps answering."""
+    reported in `load_error` and tried again every RETRY_FAILED_SECONDS; the loaded one keeps answering."""
+    failed: tuple[str | None, float] = (None, 0.0)  # the version that would not load, and when
     while True:
         time.sleep(every)
         searcher = ref()
         if searcher is None:
             return
-        try:
-            searcher.refresh()
-        except Exception as exc:  # a half-deleted or corrupt version must not stop the watcher
-            error = f"{type(exc).__name__}: {exc}"
-            if error != searcher.load_error:
-                log.warning("index version not loaded, still answering from %s: %s", searcher.loaded_version(), error)
-            searcher.load_error = error
+        name = searcher.current_version()
+        if name != failed[0] or time.monotonic() - failed[1] >= RETRY_FAILED_SECONDS:
+            try:
+                searcher.refresh()
+            except Exception as exc:  # a half-deleted or corrupt version must not stop the watcher
+                error = f"{type(exc).__name__}: {exc}"
+                if error != searcher.load_error:
+                    log.warning(
+                        "index version %s not loaded, still answering from %s: %s",
+                        name,
+                        searcher.loaded_version(),
+                        error,
+                    )
+                searcher.load_error = error
+                failed = (name, time.monotonic())
         del searcher
 
 

@@ -44,6 +44,11 @@ EMBED_GROUP = 256
 overlap."""
 
 
+def deletion_limit(known: int) -> int:
+    """The most pages one sync of every source may delete: 10, or a fifth of the site if that is more."""
+    return max(10, known // 5)
+
+
 REVALIDATE_SECONDS = 24 * 3600
 """A page whose sitemap lastmod has not changed is not fetched, unless it was last read this long ago (so a
 site whose lastmod lags its content is still caught within a day)."""
@@ -70,12 +75,18 @@ def run_sync(
     full: bool = False,
     progress: Progress | None = None,
     wait: bool = True,
+    allow_deletions: bool = False,
 ) -> SyncReport:
-    """Sync the sources (or only `urls`) and publish a new index version. The old one serves until then."""
+    """Sync the sources (or only `urls`) and publish a new index version. The old one serves until then.
+
+    A sync of every source that would delete more than `deletion_limit` of the known pages deletes none of them
+    and says so, unless `allow_deletions` (a misconfigured server answering 403 or noindex to every page looks
+    like a site withdrawing its guidance)."""
     with sync_lock(settings.data_dir, wait):
         store = IndexStore(settings.index_dir)
         recovered = store.recover()
-        report = _Sync(settings, store, progress or (lambda step, done, total: None)).run(urls, full)
+        sync = _Sync(settings, store, progress or (lambda step, done, total: None))
+        report = sync.run(urls, full, allow_deletions)
         report.recovered = recovered
         return report
 
@@ -104,9 +115,10 @@ class _Sync:
         self.to_embed = 0
         self.visited: set[str] = set()
         self.lastmods: dict[str, str] = {}
+        self.discovery_reasons: dict[str, str] = {}  # known pages that discovery passed over, and why
         self.copies: dict[str, tuple[_Fetched, str]] = {}  # url -> (its fetch, the page its rel=canonical names)
 
-    def run(self, urls: list[str] | None, full: bool) -> SyncReport:
+    def run(self, urls: list[str] | None, full: bool, allow_deletions: bool = False) -> SyncReport:
         started = time.perf_counter()
         report = self.report
         previous: IndexVersion | None = self.store.load() if self.store.current_version() else None
@@ -131,6 +143,8 @@ class _Sync:
                 if not urls:
                     self._settle_absent(found)
                 self._settle_copies()
+        if not urls and not allow_deletions:
+            self._hold_mass_deletion()
         with report.timed("embed"):
             self._embed(self.indexer.missing())
         report.embedded = self.indexer.embedded
@@ -156,12 +170,32 @@ class _Sync:
                     self.settings.sync_concurrency,
                 )
                 for url, reason in found.skips:
-                    report.skip(url, reason)
+                    if url in self.indexer.old_pages:
+                        self.discovery_reasons[url] = reason  # a known page gets one outcome, later, with this
+                    else:
+                        report.skip(url, reason)
                 report.errors.extend(f"discovery incomplete: {p}" for p in found.problems)
         self.lastmods = {url: lastmod for url, lastmod in found.urls.items() if lastmod}
         report.discovered = len(found.urls)
         report.discovery_complete = found.complete
         return found
+
+    def _hold_mass_deletion(self) -> None:
+        """Keep every page this sync would delete when that is more than `deletion_limit` of them."""
+        report, known = self.report, len(self.indexer.old_pages)
+        limit = deletion_limit(known)
+        deleted = [url for url in report.deleted if url in self.indexer.old_pages]
+        if len(deleted) <= limit:
+            return
+        note = (
+            f"held: this sync would delete {len(deleted)} of {known} pages, more than {limit}; if the site really "
+            "withdrew them, run `assistant sync --allow-deletions`"
+        )
+        report.errors.append(note)
+        for url in deleted:
+            self.indexer.keep(url)
+            report.deleted.remove(url)
+            report.record(url, "kept", f"{note} (this page: {report.reasons.get(url, 'deleted')})")
 
     def _settle_absent(self, found: Discovery) -> None:
         """Known pages that discovery did not list: deleted only when it was read whole."""
@@ -175,7 +209,8 @@ class _Sync:
             return
         if found.complete:
             for url in absent:
-                self.report.record(url, "deleted", "no longer listed in the sitemap or linked from the site")
+                reason = self.discovery_reasons.get(url, "no longer listed in the sitemap or linked from the site")
+                self.report.record(url, "deleted", reason)
         elif found.capped:
             for url in absent:
                 self.indexer.keep(url)
@@ -362,5 +397,5 @@ class _Sync:
             extras = {LEXICAL_FILE: build_lexical(chunks, pages)}
             report.index_version = self.store.publish(chunks, matrix, pages, meta, extras)
             report.published = True
-            self.store.prune(self.settings.sync_keep_versions)
+            self.store.prune(self.settings.sync_keep_versions, also_keep=(report.previous_version,))
             self.progress("publish", 1, 1)

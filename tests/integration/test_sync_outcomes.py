@@ -381,3 +381,22 @@ def test_an_empty_reply_keeps_the_page_and_a_new_date_alone_is_published(site: S
     assert again.published and again.index_version != first.index_version and again.embedded == 0
     hit = Searcher(settings.index_dir, settings.embedding_model, watch_seconds=0).search("new card line").hits[0]
     assert hit.chunk.url == f"{site.base}/cards.html" and hit.updated == "2026-11-30"
+
+
+def test_a_sync_that_would_delete_most_of_the_site_deletes_nothing_unless_allowed(site: Site, tmp_path: Path) -> None:
+    for n in range(14):
+        site.pages[f"/notice-{n}.html"] = PAGE.format(
+            title=f"Notice {n}", head="", text=f"Public notice {n} about office {n}.", links=""
+        )
+        site.order.append(f"/notice-{n}.html")
+    settings = settings_for(site, tmp_path / "data")
+    run_sync(settings)
+    for path in site.order[:15]:  # a firewall now answers 403 to most of the site
+        site.overrides[path] = (403, {"Content-Type": "text/html"}, b"Forbidden")
+    held = run_sync(settings)
+    assert held.deleted == [] and len(held.kept) == 15
+    assert any("would delete 15 of 20 pages" in e for e in held.errors)
+    assert len(indexed_urls(settings)) == 20
+
+    allowed = run_sync(settings, allow_deletions=True)
+    assert len(allowed.deleted) == 15 and len(indexed_urls(settings)) == 5
