@@ -70,11 +70,11 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     settings = _settings()
     store = IndexStore(settings.index_dir)
     version = store.current_version()
-    if version:
-        meta = store.load(version).meta
-        console.print(f"index version  {version} (published {meta.get('created_at')})")
-        console.print(f"pages          {meta.get('pages')}")
-        console.print(f"chunks         {meta.get('chunks')}")
+    serving = next((row for row in store.describe() if row["current"]), None) if version else None
+    if serving:  # meta.json only: the index itself is not loaded to say how big it is
+        console.print(f"index version  {version} (published {serving['created_at']})")
+        console.print(f"pages          {serving['pages']}")
+        console.print(f"chunks         {serving['chunks']}")
     else:
         console.print("index version  none yet: run `assistant sync` or start the product with `make run`")
     last = JobStore(settings.database_url).latest(1)

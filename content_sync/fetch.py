@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import http.cookiejar
-import ipaddress
 import ssl
 import threading
 import time
@@ -13,15 +11,15 @@ from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
-import httpcore
 import httpx
 from protego import Protego
 
 from content_sync.errors import AddressRefused, FetchRefused
 from content_sync.guard import DomainPolicy, IPAddress, Resolver, Target, checked_addresses, system_resolver
+from content_sync.transport import Deadline, PinnedTransport, deadline_scope, no_cookies
 
 __all__ = ["DomainPolicy", "FetchResult", "Fetcher"]
 
@@ -89,123 +87,6 @@ class FetchResult:
     def transient(self) -> bool:
         """The fetch failed for now; the page keeps its last good content."""
         return self.outcome == "transient"
-
-
-class _Deadline:
-    """The time one attempt may take on the network: connect, headers and body, across redirects."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Time spent waiting for politeness or reading robots.txt is not the page's network time."""
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.at += time.monotonic() - start
-
-
-_local = threading.local()  # the deadline of the attempt this thread is running, read by the network backend
-
-
-@contextmanager
-def _deadline_scope(deadline: _Deadline) -> Iterator[None]:
-    previous = getattr(_local, "deadline", None)
-    _local.deadline = deadline
-    try:
-        yield
-    finally:
-        _local.deadline = previous
-
-
-def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
-    """`timeout`, shortened to what is left of this thread's deadline; raise `error` when nothing is left."""
-    deadline: _Deadline | None = getattr(_local, "deadline", None)
-    if deadline is None:
-        return timeout
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise error(f"the {deadline.seconds:g} s fetch deadline has passed")
-    return remaining if timeout is None else min(timeout, remaining)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read, write and TLS handshake ends by the deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(inner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _PinnedBackend(httpcore.NetworkBackend):
-    """Connects only to IP addresses (the Fetcher puts the address it checked in the URL), never to a name,
-    so no second DNS lookup can send the connection elsewhere; every wait is bounded by the deadline."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            message = f"refusing to resolve {host!r} again: only checked addresses are connected to"
-            raise httpcore.ConnectError(message) from None
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_tcp(host, port, bounded, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("the crawler does not connect to Unix sockets")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-class _PinnedTransport(httpx.HTTPTransport):
-    """httpx's transport on the pinned, deadline-bounded backend."""
-
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(verify=ssl_context, trust_env=False)
-        # httpx has no parameter for the network backend, so its connection pool is replaced by one that has it.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context, max_connections=100, max_keepalive_connections=20, network_backend=_PinnedBackend()
-        )
-
-
-def _no_cookies() -> http.cookiejar.CookieJar:
-    """A jar that keeps nothing: the crawler is stateless, and connections to one IP must not share cookies."""
-    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -387,11 +268,11 @@ class Fetcher:
             client = self._clients.get(host)
             if client is None:
                 client = httpx.Client(
-                    transport=_PinnedTransport(self._ssl),
+                    transport=PinnedTransport(self._ssl),
                     timeout=TIMEOUT,
                     follow_redirects=False,
                     headers={"User-Agent": self.user_agent},
-                    cookies=_no_cookies(),
+                    cookies=no_cookies(),
                     trust_env=False,
                 )
                 self._clients[host] = client
@@ -445,7 +326,7 @@ class Fetcher:
 
     def _attempt(self, url: str, headers: dict[str, str], kind: Kind) -> Attempt:
         """One attempt: follow redirects by hand, each hop checked, connected to its checked address."""
-        deadline = _Deadline(self.deadline)
+        deadline = Deadline(self.deadline)
         current, status = url, 0
 
         def done(outcome: Outcome, reason: str | None, retry: bool = False, after: float | None = None) -> Attempt:
@@ -454,7 +335,7 @@ class Fetcher:
         def hop_reason(reason: str, redirected_prefix: str) -> str:
             return reason if current == url and status == 0 else f"{redirected_prefix}: {reason}"
 
-        with _deadline_scope(deadline):
+        with deadline_scope(deadline):
             for _ in range(MAX_REDIRECTS + 1):
                 redirected = f"redirected from {url} to {current}"
                 try:
@@ -508,7 +389,7 @@ class Fetcher:
             return done("transient", f"{url} redirects more than {MAX_REDIRECTS} times; fix the redirect chain")
 
     @contextmanager
-    def _slot(self, state: _HostState, delay: float, deadline: _Deadline) -> Iterator[None]:
+    def _slot(self, state: _HostState, delay: float, deadline: Deadline) -> Iterator[None]:
         """Wait for a free request slot on the host and for its crawl delay (not counted against the deadline)."""
         with deadline.paused():
             state.slots.acquire()
