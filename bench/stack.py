@@ -49,7 +49,8 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _tree(root: int) -> set[int]:
+def process_tree(root: int) -> set[int]:
+    """`root` and every process descended from it, read from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         try:
@@ -246,7 +247,7 @@ def running_stack(
             raise AssertionError("the stack never became healthy:\n" + log_path.read_text()[-4000:])
         yield stack
     finally:
-        pids = _tree(process.pid)
+        pids = process_tree(process.pid)
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(_port_open(p) for p in ports.values()):

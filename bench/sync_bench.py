@@ -353,24 +353,10 @@ def bench_publish(sizes: list[int], source: list[Chunk], model: str, question: s
 # ----- 4: publish to answer through the real product -----
 
 
-def descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (ValueError, OSError, IndexError):
-            pass
-    found, todo = {root}, [root]
-    while todo:
-        pid = todo.pop()
-        kids = {c for c, p in parents.items() if p == pid} - found
-        found |= kids
-        todo += list(kids)
-    return found
-
-
 def worker_pid(root: int) -> int | None:
-    for pid in descendants(root):
+    from bench.stack import process_tree
+
+    for pid in process_tree(root):
         try:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

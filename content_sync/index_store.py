@@ -45,15 +45,8 @@ class IndexVersion:
         return np.asarray(self.index.reconstruct_n(0, len(self.chunks)), dtype=np.float32)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -124,7 +117,7 @@ class IndexStore:
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(index, str(tmp / "index.faiss"))
-        _fsync_file(tmp / "index.faiss")
+        _fsync(tmp / "index.faiss")
         _write(tmp / "chunks.jsonl", "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in chunks))
         _write(tmp / "pages.json", json.dumps(pages, ensure_ascii=False, indent=1))
         meta = {
@@ -143,9 +136,9 @@ class IndexStore:
                 fh.flush()
                 os.fsync(fh.fileno())
         _write(tmp / "meta.json", json.dumps(meta, indent=1))
-        _fsync_dir(tmp)
+        _fsync(tmp)
         os.rename(tmp, self.versions / version)
-        _fsync_dir(self.versions)
+        _fsync(self.versions)
         self.switch(version)
         return version
 
@@ -169,7 +162,7 @@ class IndexStore:
         pointer_tmp = self.root / f".CURRENT.{version}"
         _write(pointer_tmp, version + "\n")
         os.replace(pointer_tmp, self.pointer)
-        _fsync_dir(self.root)
+        _fsync(self.root)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every kept version, oldest first: name, when it was published, pages, chunks, and which serves."""
