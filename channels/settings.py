@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from content_sync.settings import SyncSettings
 
@@ -32,13 +32,34 @@ class Settings(SyncSettings):
     max_message_chars: int = Field(2000, ge=10)
     sms_max_chars: int = Field(480, ge=160)
 
-    @property
-    def rasa_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}"
+    # Where the gateway reaches Rasa and the action server; empty: loopback on RASA_PORT / ACTIONS_PORT.
+    rasa_url: str = ""
+    actions_url: str = ""
+    # Shared secrets for the internal services (Rasa's --auth-token; the action server's token). Empty is
+    # allowed only while they listen on loopback.
+    rasa_token: SecretStr = SecretStr("")
+    actions_token: SecretStr = SecretStr("")
 
-    @property
-    def actions_url(self) -> str:
-        return f"http://127.0.0.1:{self.actions_port}"
+    # Twilio's REST API, for SMS answers that are not ready inside Twilio's webhook window.
+    twilio_account_sid: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    sms_inline_timeout: float = Field(8.0, gt=0, le=14)
+
+    # Inbound email: answer only senders that this receiving server's Authentication-Results pass (SPF/DMARC).
+    email_authserv_id: str = ""
+    # Messages per minute from one client address on each public route, and within one conversation; 0: off.
+    rate_limit_per_client: int = Field(60, ge=0)
+    rate_limit_per_session: int = Field(20, ge=0)
+
+    @model_validator(mode="after")
+    def _service_urls(self) -> Settings:
+        if not self.rasa_url:
+            self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        if not self.actions_url:
+            self.actions_url = f"http://127.0.0.1:{self.actions_port}"
+        self.rasa_url = self.rasa_url.rstrip("/")
+        self.actions_url = self.actions_url.rstrip("/")
+        return self
 
     @property
     def sms_webhook_url(self) -> str:
