@@ -5,6 +5,11 @@ server is down: the worker keeps it in `inbox/` and tries again. Spool under `<D
 
     inbox/<id>.eml, inbox/<id>.json    waiting (raw message, envelope sender)
     done/  skipped/  failed/            where each ends, with a .json note of what happened
+
+A message that is not answered (a loop, a sender our mail server did not authenticate, a sender past the
+rate limit) is kept in `skipped/` with its reason. One over MAX_MESSAGE_BYTES is refused with 552 before
+anything is spooled: the sending server keeps it and tells its sender, and the listener logs the refusal.
+The rate limiter lives in the listener's memory and is seeded from `done/` at start.
 """
 
 from __future__ import annotations
@@ -12,18 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import smtplib
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.answers import answers_from_rasa, events_to_record, render_email
+from channels.email.guard import ReplyLimiter, auth_refusal
 from channels.email.read import InboundMail, read_mail
 from channels.email.send import build_reply, send_message
 from channels.rasa_client import RasaClient, RasaUnavailable
@@ -36,6 +43,42 @@ NO_QUESTION = (
     "Thank you for your email. I couldn't find a question in it, so I can't look anything up yet. "
     "Please reply with your question written in the message, and I'll answer from our published guidance."
 )
+ATTACHMENTS = {
+    False: "I can't open attachments, so I have read only the text of your email.",
+    True: "No puedo abrir archivos adjuntos, así que solo he leído el texto de su correo.",
+}
+
+
+class SizeLoggingSMTP(SMTP):
+    """aiosmtpd's SMTP server, logging each message it refuses for its size (552)."""
+
+    mail_arg = ""
+
+    async def smtp_MAIL(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's command hook
+        self.mail_arg = arg or ""  # a SIZE= refusal comes before the envelope has a sender
+        await super().smtp_MAIL(arg)
+
+    async def push(self, status: AnyStr) -> None:
+        text = status if isinstance(status, str) else status.decode("ascii", "replace")
+        if text.startswith("552"):
+            sender = (self.envelope.mail_from if self.envelope else None) or "".join(
+                re.findall(r"<([^<>]{0,320})>", self.mail_arg)[:1]
+            )
+            log.warning(
+                "refused a message from <%s> over %s bytes (%s); nothing was spooled, the sending server "
+                "keeps it and tells its sender",
+                sender,
+                self.data_size_limit,
+                text,
+            )
+        await super().push(status)
+
+
+class ListenerController(Controller):
+    """The aiosmtpd controller, with the size-logging server."""
+
+    def factory(self) -> SMTP:
+        return SizeLoggingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Spool:
@@ -48,7 +91,8 @@ class Spool:
 
     def put(self, raw: bytes, envelope_from: str) -> str:
         """Store a message durably; only then may SMTP say 250."""
-        msg_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+        now = time.time_ns()  # ids sort in arrival order, so the worker answers (and rate-limits) in that order
+        msg_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f"{now % 10**9:09d}-{uuid.uuid4().hex[:8]}"
         tmp = self.root / "tmp" / msg_id
         with open(f"{tmp}.eml", "wb") as fh:
             fh.write(raw)
@@ -115,6 +159,8 @@ class Answerer:
         self.spool = spool
         self.rasa = RasaClient(settings.rasa_url)
         self.store = store if store is not None else ChannelStore(settings.database_url)
+        self.limiter = ReplyLimiter(settings.rate_limit_per_session)
+        self.limiter.seed(spool.root / "done")
 
     def process(self, msg_id: str) -> bool:
         """Handle one message; False means keep it and try again later. Nothing here may kill the worker."""
@@ -129,6 +175,7 @@ class Answerer:
         """The reply's text, made once: a retry after an SMTP failure does not ask Rasa again."""
         if meta.get("reply_body"):
             return str(meta["reply_body"])
+        spanish = False
         if not mail.question:
             body = NO_QUESTION
         elif len(mail.question) > self.settings.max_message_chars:
@@ -145,15 +192,26 @@ class Answerer:
                 return None
             self.store.record_events(events_to_record(answers, "email", conversation, mail.question))
             body = render_email(answers)
+            spanish = next((a.spanish for a in answers if a.lang), False)
+        if mail.has_attachments:
+            body = body.rstrip("\n") + "\n\n" + ATTACHMENTS[spanish] + "\n"
         self.spool.note(msg_id, {**meta, "reply_body": body})
         return body
 
     def _process(self, msg_id: str) -> bool:
         raw, meta = self.spool.read(msg_id)
         mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
-        if mail.skip_reason:
-            log.info("message %s not answered: %s", msg_id, mail.skip_reason)
-            self.spool.finish(msg_id, "skipped", {"reason": mail.skip_reason})
+        reason = mail.skip_reason or auth_refusal(mail.auth_results, self.settings.email_authserv_id, mail.sender)
+        if not reason and not meta.get("admitted"):
+            fingerprint = ReplyLimiter.fingerprint(mail.sender, mail.subject, mail.question)
+            reason = self.limiter.admit(mail.sender, fingerprint)
+            if not reason:
+                meta = {**meta, "admitted": True, "fingerprint": fingerprint}
+                self.spool.note(msg_id, meta)
+        if reason:
+            log.info("message %s from <%s> not answered: %s", msg_id, mail.sender, reason)
+            note = {"reason": reason, "from": mail.sender, "envelope_from": meta.get("envelope_from", "")}
+            self.spool.finish(msg_id, "skipped", note)
             return True
         body = self._reply_body(msg_id, mail, meta)
         if body is None:
@@ -173,7 +231,8 @@ class Answerer:
         except (smtplib.SMTPException, OSError) as exc:
             log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
             return False
-        self.spool.finish(msg_id, "done", {"to": mail.sender, "question": mail.question[:500]})
+        done = {"to": mail.sender, "question": mail.question[:500], "fingerprint": meta.get("fingerprint")}
+        self.spool.finish(msg_id, "done", done)
         log.info("answered message %s to <%s>", msg_id, mail.sender)
         return True
 
@@ -197,7 +256,7 @@ def serve(settings: Settings, stop: threading.Event) -> Controller:
     store = ChannelStore(settings.database_url)  # migrates to head, before any message is accepted
     spool = Spool(settings.data_dir / "mail")
     wake = threading.Event()
-    controller = Controller(
+    controller = ListenerController(
         InboundHandler(spool, settings.email_from, wake),
         hostname=settings.bind_host,
         port=settings.smtp_listen_port,

@@ -6,16 +6,21 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from channels.email.guard import clean_subject
 from channels.email.read import SUBJECT_PREFIX, InboundMail
 from channels.settings import Settings
 
 
 def build_reply(mail: InboundMail, body: str, from_address: str) -> EmailMessage:
-    """A threaded reply: `Re:` subject, In-Reply-To and References, marked as an automatic reply."""
+    """A threaded reply: `Re:` subject, In-Reply-To and References, marked as an automatic reply.
+
+    The subject is the only text of the customer's that is echoed: one line of at most 78 characters, without
+    control characters or tags. The body is plain text only.
+    """
     reply = EmailMessage()
     reply["From"] = from_address
     reply["To"] = mail.sender
-    subject = SUBJECT_PREFIX.sub("", mail.subject).strip() or "Your question"
+    subject = clean_subject(mail.subject, SUBJECT_PREFIX) or "Your question"
     reply["Subject"] = f"Re: {subject}"
     reply["Date"] = formatdate(localtime=False, usegmt=True)
     reply["Message-ID"] = make_msgid(domain=from_address.rsplit("@", 1)[-1] or None)
