@@ -43,10 +43,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def process_tree(root: int) -> set[int]:
@@ -176,8 +176,11 @@ def running_stack(
     data_dir: Path,
     wait: float = 900,
     wrap_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
+    bind_host: str = "127.0.0.1",
 ) -> Iterator[Stack]:
     """Start every process with the launcher; stop them all (and anything left) on exit.
+
+    Every process listens on `bind_host` (a loopback address), and the internal services are reached there.
 
     `wrap_env`, if given, makes the launcher's environment from the one built here (the tests use it to switch
     on their loopback-only guard in every product process).
@@ -185,7 +188,7 @@ def running_stack(
     sink = MailSink()
     sink.controller.start()
     ports = {name: free_port() for name in ("GATEWAY_PORT", "RASA_PORT", "ACTIONS_PORT", "SMTP_LISTEN_PORT")}
-    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+    gateway = f"http://{bind_host}:{ports['GATEWAY_PORT']}"
     env = {
         **os.environ,
         **{k: str(v) for k, v in ports.items()},
@@ -199,7 +202,11 @@ def running_stack(
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(sink.port),
         "EMAIL_FROM": EMAIL_FROM,
-        "BIND_HOST": "127.0.0.1",
+        "BIND_HOST": bind_host,
+        "RASA_URL": f"http://{bind_host}:{ports['RASA_PORT']}",
+        "ACTIONS_URL": f"http://{bind_host}:{ports['ACTIONS_PORT']}",
+        "RASA_TOKEN": "test-rasa-token-0123456789",
+        "ACTIONS_TOKEN": "test-actions-token-0123456789",
         "SAMPLE_SITE_PORT": str(free_port()),
         "AGENCY_CONTACT": AGENCY_CONTACT,
         "AGENCY_CONTACT_ES": AGENCY_CONTACT_ES,
@@ -250,9 +257,9 @@ def running_stack(
         pids = process_tree(process.pid)
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_port_open(p) for p in ports.values()):
+        while time.monotonic() < deadline and any(_port_open(p, bind_host) for p in ports.values()):
             time.sleep(0.25)
-        still_open = [name for name, p in ports.items() if _port_open(p)]
+        still_open = [name for name, p in ports.items() if _port_open(p, bind_host)]
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import os
 import secrets
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from dotenv import dotenv_values
@@ -26,7 +28,7 @@ from channels.settings import Settings, describe_error
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSISTANT = ROOT / "assistant"
-GENERATED_SECRETS = ("SYNC_WEBHOOK_TOKEN", "TWILIO_AUTH_TOKEN")
+GENERATED_SECRETS = ("SYNC_WEBHOOK_TOKEN", "TWILIO_AUTH_TOKEN", "RASA_TOKEN", "ACTIONS_TOKEN")
 
 
 def write_env_if_missing(root: Path = ROOT) -> bool:
@@ -43,6 +45,59 @@ def write_env_if_missing(root: Path = ROOT) -> bool:
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     return True
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and any loopback address (all of 127/8, ::1); False for 0.0.0.0 and names."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def connect_host(bind_host: str) -> str:
+    """The host to reach a process that listens on `bind_host` (a wildcard address is reached on loopback)."""
+    host = bind_host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def service_urls(settings: Settings) -> tuple[str, str]:
+    """Where Rasa and the action server are reached: RASA_URL and ACTIONS_URL, or BIND_HOST on their ports.
+
+    The settings' default (loopback 127.0.0.1) is replaced by BIND_HOST's address when that is another one,
+    since nothing listens on 127.0.0.1 then.
+    """
+    host = connect_host(settings.bind_host)
+    urls = []
+    for url, port in ((settings.rasa_url, settings.rasa_port), (settings.actions_url, settings.actions_port)):
+        urls.append(f"http://{host}:{port}" if url == f"http://127.0.0.1:{port}" else url)
+    return urls[0], urls[1]
+
+
+def check_internal_secrets(settings: Settings) -> str | None:
+    """Why start-up must stop, or None: Rasa and the action server need RASA_TOKEN and ACTIONS_TOKEN as soon
+    as they listen on, or are reached at, anything but loopback (docs/adr/0009-internal-service-secrets.md)."""
+    rasa_url, actions_url = service_urls(settings)
+    missing = []
+    for name, token, url in (
+        ("RASA_TOKEN", settings.rasa_token, rasa_url),
+        ("ACTIONS_TOKEN", settings.actions_token, actions_url),
+    ):
+        exposed = not is_loopback(settings.bind_host) or not is_loopback(urlsplit(url).hostname or "")
+        if exposed and not token.get_secret_value():
+            missing.append(name)
+    if not missing:
+        return None
+    return (
+        f"Configuration error:\n  {' and '.join(missing)} must be set: BIND_HOST={settings.bind_host} (or "
+        f"RASA_URL/ACTIONS_URL) is not a loopback address, so Rasa and the action server can be reached from "
+        f"other machines, and would answer anyone as any customer.\n"
+        f"Set {' and '.join(missing)} in .env or the environment to a long random string (for example "
+        f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or set BIND_HOST=127.0.0.1, "
+        f"then run `make run` again."
+    )
 
 
 def training_digest() -> str:
@@ -104,9 +159,15 @@ def child_env(settings: Settings, model: Path) -> dict[str, str]:
     """The environment every process gets: .env, overridden by the real environment, plus resolved values."""
     env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
     env.update(rasa_env())  # the real environment, plus Rasa's quiet-and-offline switches
+    rasa_url, actions_url = service_urls(settings)
     env.update(
         {
             "BIND_HOST": settings.bind_host,
+            # Always defined, so endpoints.yml and credentials.yml expand them (an empty token checks nothing).
+            "RASA_URL": rasa_url,
+            "ACTIONS_URL": actions_url,
+            "RASA_TOKEN": settings.rasa_token.get_secret_value(),
+            "ACTIONS_TOKEN": settings.actions_token.get_secret_value(),
             "GATEWAY_PORT": str(settings.gateway_port),
             "RASA_PORT": str(settings.rasa_port),
             "ACTIONS_PORT": str(settings.actions_port),
@@ -125,7 +186,8 @@ def child_env(settings: Settings, model: Path) -> dict[str, str]:
 
 def announce_when_ready(settings: Settings) -> None:
     """Print the URLs to open once /healthz says every part is ready."""
-    base = f"http://127.0.0.1:{settings.gateway_port}"
+    host = connect_host(settings.bind_host)
+    base = f"http://{host}:{settings.gateway_port}"
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
         try:
@@ -136,11 +198,11 @@ def announce_when_ready(settings: Settings) -> None:
         time.sleep(1)
     else:
         return
-    site = f"\n  sample agency site: http://127.0.0.1:{settings.sample_site_port}/" if settings.uses_sample_site else ""
+    site = f"\n  sample agency site: http://{host}:{settings.sample_site_port}/" if settings.uses_sample_site else ""
     print(
         f"\nReady.\n  web chat:           {base}/\n  health:             {base}/healthz\n"
         f"  API docs:           {base}/api/docs\n  email:              send to {settings.email_from} via "
-        f"smtp://127.0.0.1:{settings.smtp_listen_port}{site}\n  Ctrl-C stops everything.\n",
+        f"smtp://{host}:{settings.smtp_listen_port}{site}\n  Ctrl-C stops everything.\n",
         flush=True,
     )
 
@@ -155,13 +217,22 @@ def main() -> None:
         print(f"Rasa model: {ensure_model()}")
         return
     if not args.no_write_env and write_env_if_missing():
-        print(
-            "Wrote .env from .env.example with freshly generated SYNC_WEBHOOK_TOKEN and TWILIO_AUTH_TOKEN.", flush=True
-        )
+        print(f"Wrote .env from .env.example with freshly generated {', '.join(GENERATED_SECRETS)}.", flush=True)
     try:
         settings = Settings()
     except ValidationError as exc:
         sys.exit(describe_error(exc) + "\nFix these in .env or the environment, then run `make run` again.")
+    problem = check_internal_secrets(settings)
+    if problem:
+        sys.exit(problem)
+    tokens = {"RASA_TOKEN": settings.rasa_token, "ACTIONS_TOKEN": settings.actions_token}
+    unset = [name for name, token in tokens.items() if not token.get_secret_value()]
+    if unset:
+        print(
+            f"Note: {' and '.join(unset)} not set, so Rasa and the action server take unauthenticated calls (on "
+            "loopback only). A .env written by `make run` has them; add them to yours.",
+            flush=True,
+        )
     try:
         model = ensure_model()
     except subprocess.CalledProcessError:

@@ -1,4 +1,8 @@
-"""Talk to the Rasa server over HTTP (its REST channel); nothing else in channels knows Rasa exists."""
+"""Talk to the Rasa server over HTTP (its REST channel); nothing else in channels knows Rasa exists.
+
+The channel refuses callers without the shared RASA_TOKEN (assistant/rest_channel.py), which is sent as
+`Authorization: Bearer` on every message (docs/adr/0009-internal-service-secrets.md).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,15 @@ class RasaUnavailable(Exception):
 class RasaClient:
     """Send one customer message to Rasa and get its replies."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
+        """`token` is RASA_TOKEN; None reads it from the process's settings (`get_settings()`)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        if token is None:
+            from channels.settings import get_settings
+
+            token = get_settings().rasa_token.get_secret_value()
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def send(self, sender: str, text: str, retries: int = 2) -> list[dict[str, Any]]:
         """Rasa's reply messages for `text` from conversation `sender`.
@@ -25,7 +35,7 @@ class RasaClient:
         Only a refused connection (Rasa restarting) is retried: a message Rasa may already have read is never
         sent twice.
         """
-        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False, headers=self.headers) as client:
             for attempt in range(retries + 1):
                 try:
                     response = await client.post(
@@ -38,6 +48,11 @@ class RasaClient:
                     await asyncio.sleep(0.5 * (attempt + 1))
                 except httpx.HTTPError as exc:
                     raise RasaUnavailable(f"Rasa at {self.base_url} did not answer: {exc!r}") from exc
+        if response.status_code in (401, 403):
+            raise RasaUnavailable(
+                f"Rasa at {self.base_url} refused the gateway (HTTP {response.status_code}): RASA_TOKEN must be the "
+                "same for Rasa and the gateway"
+            )
         if response.status_code != 200:
             raise RasaUnavailable(f"Rasa at {self.base_url} answered HTTP {response.status_code}")
         try:

@@ -4,16 +4,28 @@ rasa-sdk 3.21 serves Rasa 3.6.21: the action-server protocol (POST /webhook with
 and responses back) has not changed between them, and the integration tests exercise it end to end. rasa-sdk
 warns on every call that the minor versions differ; that one warning is filtered here, on purpose and
 nowhere else, and the versions are logged once at start instead (docs/adr/0002-rasa-behind-http.md).
+
+Every route but `/health` needs the shared ACTIONS_TOKEN, which Rasa sends as `?token=` (endpoints.yml); an
+empty token is allowed only on a loopback address (docs/adr/0009-internal-service-secrets.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
+import ipaddress
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rasa_sdk.executor import ActionExecutor
+    from sanic import Sanic
 
 VERSION_WARNING = r"Your versions of rasa and rasa_sdk might not be compatible"
 
@@ -35,18 +47,55 @@ def _load_index_when_published() -> None:
             return
 
 
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and any loopback address (all of 127/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def create_app(executor: ActionExecutor, token: str) -> Sanic[Any, Any]:
+    """rasa-sdk's app, refusing (401) every request but `/health` without `?token=<token>` when one is set.
+
+    Module-level, so that Sanic's worker processes can build the same app from a pickled `partial`.
+    """
+    from rasa_sdk import endpoint
+    from sanic import response
+    from sanic.request import Request
+    from sanic.response import HTTPResponse
+
+    app: Sanic[Any, Any] = endpoint.create_app_for_serve(executor, cors_origins=None)
+    expected = token.encode()
+
+    async def require_token(request: Request) -> HTTPResponse | None:
+        if not expected or request.path == "/health":
+            return None
+        given = str(request.args.get("token", "")).encode()
+        if hmac.compare_digest(given, expected):
+            return None
+        return response.json({"error": "a valid ACTIONS_TOKEN is required (?token=...)"}, status=401)
+
+    app.register_middleware(require_token, "request")
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the assistant's custom actions to the Rasa server.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("ACTIONS_PORT", "5055")))
     parser.add_argument("--host", default=os.environ.get("BIND_HOST", "127.0.0.1"))
     args = parser.parse_args()
-    os.environ["SANIC_HOST"] = args.host
+    token = os.environ.get("ACTIONS_TOKEN", "")
+    if not token and not is_loopback(args.host):
+        sys.exit(f"ACTIONS_TOKEN is required: the action server would listen on {args.host}, not loopback.")
     warnings.filterwarnings("ignore", message=VERSION_WARNING, category=UserWarning)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     import rasa_sdk
-    from rasa_sdk import endpoint
+    from rasa_sdk import utils
     from rasa_sdk.executor import ActionExecutor
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
 
     logging.getLogger(__name__).info(
         "rasa-sdk %s serving Rasa 3.6 (minor versions differ on purpose; protocol checked by the tests)",
@@ -55,7 +104,11 @@ def main() -> None:
     threading.Thread(target=_load_index_when_published, name="index-warm-up", daemon=True).start()
     executor = ActionExecutor()
     executor.register_package("assistant.actions")
-    endpoint.run(executor, port=args.port, cors_origins=None)
+    # rasa_sdk.endpoint.run, with this module's create_app as the factory every worker calls.
+    loader = AppLoader(factory=partial(create_app, executor, token))
+    app = loader.load()
+    app.prepare(host=args.host, port=args.port, workers=utils.number_of_sanic_workers())
+    Sanic.serve(primary=app, app_loader=loader)
 
 
 if __name__ == "__main__":

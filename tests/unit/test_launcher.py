@@ -1,4 +1,4 @@
-"""The launcher's own steps: writing .env, and refusing to start on a bad setting."""
+"""The launcher's own steps: writing .env, refusing to start on a bad setting or unguarded internal services."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from channels import launcher
-from channels.launcher import GENERATED_SECRETS, training_digest, write_env_if_missing
+from channels.launcher import (
+    GENERATED_SECRETS,
+    check_internal_secrets,
+    child_env,
+    service_urls,
+    training_digest,
+    write_env_if_missing,
+)
+from channels.settings import Settings
 from tests.conftest import ROOT
 
 
@@ -23,8 +31,10 @@ def test_writes_env_with_fresh_secrets_once(tmp_path: Path) -> None:
     values = dict(
         line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines() if "=" in line and line[0] != "#"
     )
+    assert {"RASA_TOKEN", "ACTIONS_TOKEN"} <= set(GENERATED_SECRETS)
     for name in GENERATED_SECRETS:
         assert len(values[name]) >= 32
+    assert len({values[name] for name in GENERATED_SECRETS}) == len(GENERATED_SECRETS), "each secret is its own"
     first = (tmp_path / ".env").read_text()
     assert write_env_if_missing(tmp_path) is False
     assert (tmp_path / ".env").read_text() == first
@@ -51,6 +61,70 @@ def test_a_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "GATEWAY_PORT" in result.stderr and "SYNC_SCHEDULE" in result.stderr
     assert "cron" in result.stderr
+
+
+def settings(**values: str) -> Settings:
+    """Settings from `values` alone (no .env; the test environment's values are overridden)."""
+    base = {"sync_webhook_token": "x", "twilio_auth_token": "y", "rasa_url": "", "actions_url": ""}
+    base |= {"rasa_token": "", "actions_token": "", "rasa_port": "5005", "actions_port": "5055"}
+    return Settings(_env_file=None, **(base | values))  # type: ignore[arg-type]
+
+
+def test_a_public_bind_host_needs_both_internal_tokens() -> None:
+    problem = check_internal_secrets(settings(bind_host="0.0.0.0"))
+    assert problem is not None
+    assert "RASA_TOKEN and ACTIONS_TOKEN must be set" in problem and "BIND_HOST=0.0.0.0" in problem
+    only_actions = check_internal_secrets(settings(bind_host="192.0.2.10", rasa_token="r" * 32))
+    assert only_actions is not None and "ACTIONS_TOKEN must be set" in only_actions and "RASA_TOKEN" not in only_actions
+    assert check_internal_secrets(settings(bind_host="0.0.0.0", rasa_token="r" * 32, actions_token="a" * 32)) is None
+
+
+def test_a_remote_rasa_url_needs_its_token_even_on_a_loopback_bind_host() -> None:
+    problem = check_internal_secrets(settings(rasa_url="http://rasa.internal:5005"))
+    assert problem is not None and "RASA_TOKEN must be set" in problem and "ACTIONS_TOKEN" not in problem
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_token(host: str) -> None:
+    assert check_internal_secrets(settings(bind_host=host)) is None
+
+
+def test_start_up_stops_on_a_public_bind_host_without_tokens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)  # main() changes into the repository; come back afterwards
+    for name in ("RASA_TOKEN", "ACTIONS_TOKEN", "RASA_URL", "ACTIONS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BIND_HOST", "0.0.0.0")
+    monkeypatch.setenv("SYNC_WEBHOOK_TOKEN", "x")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "y")
+    monkeypatch.setattr(launcher, "Settings", lambda: Settings(_env_file=None))  # the repository's .env aside
+    monkeypatch.setattr(launcher, "ensure_model", lambda: pytest.fail("trained before checking the tokens"))
+    monkeypatch.setattr(sys, "argv", ["launcher", "--no-write-env"])
+    with pytest.raises(SystemExit) as stopped:
+        launcher.main()
+    message = str(stopped.value.code)
+    assert "RASA_TOKEN and ACTIONS_TOKEN must be set" in message and "BIND_HOST=0.0.0.0" in message
+
+
+def test_internal_urls_follow_bind_host_unless_set() -> None:
+    assert service_urls(settings(bind_host="127.0.0.2")) == ("http://127.0.0.2:5005", "http://127.0.0.2:5055")
+    assert service_urls(settings(bind_host="0.0.0.0")) == ("http://127.0.0.1:5005", "http://127.0.0.1:5055")
+    assert service_urls(settings(bind_host="::1")) == ("http://[::1]:5005", "http://[::1]:5055")
+    given = settings(bind_host="0.0.0.0", rasa_url="http://rasa:7000/", actions_url="http://actions:7001")
+    assert service_urls(given) == ("http://rasa:7000", "http://actions:7001")
+
+
+def test_every_process_gets_the_internal_urls_and_tokens(tmp_path: Path) -> None:
+    env = child_env(
+        settings(bind_host="127.0.0.2", rasa_token="r" * 32, actions_token="a" * 32), tmp_path / "model.tar.gz"
+    )
+    assert env["RASA_URL"] == "http://127.0.0.2:5005" and env["ACTIONS_URL"] == "http://127.0.0.2:5055"
+    assert env["RASA_TOKEN"] == "r" * 32 and env["ACTIONS_TOKEN"] == "a" * 32
+    # endpoints.yml and credentials.yml name these; Rasa stops on an unset one, so they are always defined.
+    assert "${ACTIONS_URL}" in (ROOT / "assistant/endpoints.yml").read_text()
+    assert "${ACTIONS_TOKEN}" in (ROOT / "assistant/endpoints.yml").read_text()
+    assert "${RASA_TOKEN}" in (ROOT / "assistant/credentials.yml").read_text()
 
 
 def _append(relative: str, text: str) -> Callable[[Path], None]:
