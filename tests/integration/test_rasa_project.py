@@ -59,7 +59,9 @@ def test_conversation_stories_pass(tmp_path: Path) -> None:
 
 
 def test_nlu_cross_validation_tells_the_intents_apart(tmp_path: Path) -> None:
-    """Two-fold cross-validation of the NLU pipeline; small talk must not swallow questions."""
+    """Three-fold cross-validation of the NLU pipeline; small talk must not swallow questions. Rasa shuffles the
+    folds without a seed, so the split differs per run: with two folds, greet and human_handoff each fell just
+    under 0.75 once in about ten runs; three folds train on two thirds of the data and vary less."""
     import json
 
     out = tmp_path / "nlu"
@@ -75,7 +77,7 @@ def test_nlu_cross_validation_tells_the_intents_apart(tmp_path: Path) -> None:
         "domain",
         "--cross-validation",
         "--folds",
-        "2",
+        "3",
         "--out",
         str(out),
     )
