@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from channels.answers import AnswerEvent
@@ -44,7 +45,40 @@ sms_messages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("reply_twiml", sa.Text, nullable=True),  # NULL while the answer is not made yet
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False, server_default="replied"),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("answer_text", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_sms_messages_sender_received_at", "sender", "received_at"),
+    sa.Index("ix_sms_messages_state_claimed_at", "state", "claimed_at"),
 )
+"""Every inbound SMS, claimed by its MessageSid before anything else happens, and what became of it.
+
+    message_sid   Twilio's id; the primary key, so one MessageSid is claimed once (a repeat gets `reply_twiml`)
+    sender        the customer's number (Twilio's From); recipient: the agency's number (To), which answers
+    body          the message as received
+    reply_twiml   the TwiML the webhook answered (a repeat gets the same); NULL while it is being made
+    received_at   when it was first claimed (UTC); the per-number rate limit counts these
+    state         answering (a handler holds the claim), replied (answered inline), pending (the answer goes
+                  by REST), waiting (Rasa was unreachable; retried), unsent (made, the REST send failed),
+                  sent, opted_out (not answered: the number sent STOP), limited (over the rate limit),
+                  undeliverable (no TWILIO_ACCOUNT_SID to send a late answer with)
+    claimed_at    when the current holder took the claim (the lease starts); a claim older than the lease
+                  without a finished state means its handler died, and the next one takes it over
+    answer_text   the SMS answer (a JSON list of messages) once made
+    attempts      how many times it was taken over after a handler died or Rasa was unreachable
+"""
+
+sms_opt_outs = sa.Table(
+    "sms_opt_outs",
+    metadata,
+    sa.Column("phone", sa.String(64), primary_key=True),
+    sa.Column("opted_out_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Numbers that texted STOP (or another opt-out keyword) and not START since: they are sent nothing."""
+
+LIVE_STATES = ("answering", "pending")  # someone holds the claim, within its lease
 
 answer_events = sa.Table(
     "answer_events",
@@ -153,6 +187,13 @@ def upgrade_database(database_url: str) -> None:
             log.info("another process migrated the channels' tables first; they are at head")
 
 
+def _insert(engine: Engine) -> Any:
+    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL both have it)."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
 def _fit(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
     """Cut strings to their column's length, so a long value never costs the row."""
     for name, value in row.items():
@@ -163,7 +204,7 @@ def _fit(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 class ChannelStore:
-    """Inbound SMS and their replies (a repeated MessageSid gets the same reply), and the answer events."""
+    """Inbound SMS (claimed once per MessageSid), their replies and delivery, opt-outs, and the answer events."""
 
     def __init__(self, database_url: str, migrate: bool = True) -> None:
         if migrate:
@@ -176,24 +217,128 @@ class ChannelStore:
                 sa.select(sms_messages.c.reply_twiml).where(sms_messages.c.message_sid == message_sid)
             ).scalar()
 
-    def claim_sms(self, message_sid: str, sender: str, body: str) -> bool:
-        """Keep the inbound message before anything else happens. False when this MessageSid was seen before."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    sms_messages.insert().values(
-                        message_sid=message_sid, sender=sender, body=body, received_at=datetime.now(UTC)
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
-    def save_sms_reply(self, message_sid: str, twiml: str) -> None:
+    def claim_sms(
+        self, message_sid: str, sender: str, body: str, recipient: str | None = None, now: datetime | None = None
+    ) -> bool:
+        """Claim the inbound message before anything else happens: one atomic insert that does nothing when this
+        MessageSid is already there. True only for the one caller that inserted it.
+        """
+        now = now or datetime.now(UTC)
+        row = {
+            "message_sid": message_sid,
+            "sender": sender,
+            "recipient": recipient,
+            "body": body,
+            "received_at": now,
+            "claimed_at": now,
+            "state": "answering",
+        }
+        insert = _insert(self.engine)(sms_messages).values(**row).on_conflict_do_nothing(index_elements=["message_sid"])
         with self.engine.begin() as conn:
-            conn.execute(
-                sms_messages.update().where(sms_messages.c.message_sid == message_sid).values(reply_twiml=twiml)
+            return conn.execute(insert).rowcount == 1
+
+    def take_over_sms(
+        self, message_sid: str, lease: float, retry_after: float, state: str = "answering", now: datetime | None = None
+    ) -> bool:
+        """Take a claim whose holder died (answering or pending, claimed longer than `lease` seconds ago) or
+        whose answer waits for Rasa (waiting, last tried `retry_after` seconds ago), or whose REST send failed
+        (unsent). One atomic update: True for the one caller that took it; it then holds a fresh lease.
+        """
+        now = now or datetime.now(UTC)
+        row = sms_messages.c
+        stale = sa.or_(
+            sa.and_(row.state.in_(LIVE_STATES), row.claimed_at < now - timedelta(seconds=lease)),
+            sa.and_(row.state.in_(("waiting", "unsent")), row.claimed_at < now - timedelta(seconds=retry_after)),
+        )
+        update = (
+            sms_messages.update()
+            .where(row.message_sid == message_sid, stale)
+            .values(state=state, claimed_at=now, attempts=row.attempts + 1)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(update).rowcount == 1
+
+    def stale_sms(
+        self, lease: float, retry_after: float, max_age: float, limit: int = 20, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages to answer again (see `take_over_sms`), received within `max_age` seconds, oldest first."""
+        now = now or datetime.now(UTC)
+        row = sms_messages.c
+        query = (
+            sa.select(sms_messages)
+            .where(
+                row.received_at > now - timedelta(seconds=max_age),
+                sa.or_(
+                    sa.and_(row.state.in_(LIVE_STATES), row.claimed_at < now - timedelta(seconds=lease)),
+                    sa.and_(
+                        row.state.in_(("waiting", "unsent")), row.claimed_at < now - timedelta(seconds=retry_after)
+                    ),
+                ),
             )
+            .order_by(row.received_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def sms_message(self, message_sid: str) -> dict[str, Any] | None:
+        """The row for `message_sid`, as a dict of its columns."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(sms_messages).where(sms_messages.c.message_sid == message_sid)).mappings()
+            row = found.first()
+        return dict(row) if row is not None else None
+
+    def save_sms_reply(
+        self, message_sid: str, twiml: str, state: str = "replied", answer_text: str | None = None
+    ) -> None:
+        """Keep the webhook's reply (what a repeat of the MessageSid gets) and the message's state."""
+        values: dict[str, Any] = {"reply_twiml": twiml, "state": state, "claimed_at": datetime.now(UTC)}
+        if answer_text is not None:
+            values["answer_text"] = answer_text
+        with self.engine.begin() as conn:
+            conn.execute(sms_messages.update().where(sms_messages.c.message_sid == message_sid).values(**values))
+
+    def set_sms_state(self, message_sid: str, state: str, answer_text: str | None = None) -> None:
+        """Move the message to `state` (its lease starts again), keeping the answer made for it, if any."""
+        values: dict[str, Any] = {"state": state, "claimed_at": datetime.now(UTC)}
+        if answer_text is not None:
+            values["answer_text"] = answer_text
+        with self.engine.begin() as conn:
+            conn.execute(sms_messages.update().where(sms_messages.c.message_sid == message_sid).values(**values))
+
+    def recent_sms_times(
+        self, sender: str, seconds: float, exclude_sid: str = "", now: datetime | None = None
+    ) -> list[datetime]:
+        """When `sender`'s other messages within the last `seconds` arrived (over-the-limit ones left out),
+        oldest first.
+        """
+        now = now or datetime.now(UTC)
+        row = sms_messages.c
+        query = (
+            sa.select(row.received_at)
+            .where(
+                row.sender == sender,
+                row.received_at > now - timedelta(seconds=seconds),
+                row.state != "limited",
+                row.message_sid != exclude_sid,
+            )
+            .order_by(row.received_at)
+        )
+        with self.engine.connect() as conn:
+            times = list(conn.execute(query).scalars())
+        return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in times]
+
+    def set_opted_out(self, phone: str, opted_out: bool) -> None:
+        """STOP (True) or START (False) for `phone`."""
+        with self.engine.begin() as conn:
+            conn.execute(sms_opt_outs.delete().where(sms_opt_outs.c.phone == phone))
+            if opted_out:
+                conn.execute(sms_opt_outs.insert().values(phone=phone, opted_out_at=datetime.now(UTC)))
+
+    def is_opted_out(self, phone: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(sms_opt_outs.c.phone).where(sms_opt_outs.c.phone == phone)).first()
+        return found is not None
 
     def record_events(self, events: Sequence[AnswerEvent]) -> int:
         """Write the events; how many were written. Never raises: a failed write is logged, and the

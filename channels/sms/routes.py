@@ -1,29 +1,40 @@
-"""POST /sms/twilio: checks Twilio's signature, answers with TwiML, and never answers one MessageSid twice."""
+"""POST /sms/twilio: checks Twilio's signature, claims the MessageSid once, honours STOP/START/HELP and the
+per-number rate limit, and answers with TwiML (or later by REST: channels/sms/service.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.answers import answers_from_rasa, events_to_record, render_sms
 from channels.deps import ChannelStoreDep, RasaDep, SettingsDep
-from channels.rasa_client import RasaUnavailable
+from channels.sms.service import EMPTY, LEASE, RETRY_EVERY, SmsService, sms_lifespan, twiml
+from channels.sms.text import inbound_problem, keyword
 from channels.store import ChannelStore
 
 log = logging.getLogger(__name__)
-router = APIRouter()
-MAX_BODY_CHARS = 1600  # Twilio's own limit for one inbound message
+router = APIRouter(lifespan=sms_lifespan)
+RATE_WINDOW = 60.0  # seconds: RATE_LIMIT_PER_SESSION is per minute
+
+STOPPED = "You're unsubscribed and will get no more messages from us. Reply START to text us again."
+STARTED = "You're subscribed again. Text us a question about our services any time. Reply STOP to stop."
+HELP = (
+    "This is the agency's automated assistant: text a question and I'll answer from our published guidance. "
+    "For anything else, {contact}. Reply STOP to stop messages."
+)
 
 
-def twiml(text: str) -> str:
-    response = MessagingResponse()
-    response.message(text)
-    return str(response)
+def _service(request: Request, settings: SettingsDep, store: ChannelStore, rasa: RasaDep) -> SmsService:
+    service = getattr(request.app.state, "sms", None)
+    if service is None:  # an app built without the router's lifespan: no retry loop, answers still made
+        service = request.app.state.sms = SmsService(settings, store, rasa)
+    return service
 
 
 @router.post("/sms/twilio", include_in_schema=False)
@@ -37,42 +48,68 @@ async def twilio_webhook(request: Request, settings: SettingsDep, store: Channel
         log.warning("sms: refused a request with a missing or wrong X-Twilio-Signature")
         return Response("Forbidden: missing or invalid X-Twilio-Signature\n", status_code=403, media_type="text/plain")
     sid, sender, body = params.get("MessageSid", ""), params.get("From", ""), params.get("Body", "").strip()
-    if not sid or not sender or len(sid) > 64 or len(sender) > 64:
+    recipient = params.get("To", "")
+    if not sid or not sender or len(sid) > 64 or len(sender) > 64 or len(recipient) > 64:
         return Response(
-            "Bad request: MessageSid and From are required, each at most 64 characters\n",
+            "Bad request: MessageSid and From are required, and MessageSid, From and To are at most 64 characters\n",
             status_code=400,
             media_type="text/plain",
         )
-    if not await run_in_threadpool(store.claim_sms, sid, sender, body):
-        return Response(await _earlier_reply(store, sid), media_type="text/xml")
-    if not body:
-        reply = twiml("Please text your question about our services, and I'll look it up in our published guidance.")
-    elif len(body) > MAX_BODY_CHARS:
-        reply = twiml(
-            f"That message is too long for me. Please send a shorter question (under {MAX_BODY_CHARS} characters)."
-        )
-    else:
-        conversation = f"sms:{sender}"
-        try:
-            messages = await rasa.send(conversation, body)
-        except RasaUnavailable as exc:
-            log.error("sms %s kept unanswered: %s", sid, exc)
-            messages = None
-        if messages is None:
-            reply = twiml("Sorry, I can't answer right now. Please text again in a few minutes.")
+    service = _service(request, settings, store, rasa)
+    claimed = await run_in_threadpool(store.claim_sms, sid, sender, body, recipient)
+    if not claimed:
+        if await run_in_threadpool(store.take_over_sms, sid, LEASE, RETRY_EVERY):
+            log.warning("sms %s: Twilio retried a message whose answer was never made; answering it now", sid)
         else:
-            answers = answers_from_rasa(messages)
-            await run_in_threadpool(store.record_events, events_to_record(answers, "sms", conversation, body))
-            reply = twiml(render_sms(answers, settings.sms_max_chars))
-    await run_in_threadpool(store.save_sms_reply, sid, reply)
-    return Response(reply, media_type="text/xml")
+            return await _earlier_reply(store, sid, settings.sms_inline_timeout + 2)
+    reply, status = await _reply(service, sid, sender, recipient, body)
+    return Response(reply, status_code=status, media_type="text/xml")
 
 
-async def _earlier_reply(store: ChannelStore, sid: str, wait: float = 10.0) -> str:
+async def _reply(service: SmsService, sid: str, sender: str, recipient: str, body: str) -> tuple[str, int]:
+    """Keywords first (STOP never reaches Rasa), then opt-outs, the rate limit, the message's own problems."""
+    store, settings = service.store, service.settings
+    word = keyword(body)
+    opted_out = await run_in_threadpool(store.is_opted_out, sender)
+    if word == "stop":
+        await run_in_threadpool(store.set_opted_out, sender, True)
+        return await _final(store, sid, [STOPPED])
+    if word == "start" and (opted_out or body.strip().upper().rstrip(".!?") != "YES"):
+        await run_in_threadpool(store.set_opted_out, sender, False)  # YES opts in only an opted-out number
+        return await _final(store, sid, [STARTED])
+    if word == "help":
+        return await _final(store, sid, [HELP.format(contact=settings.agency_contact)])
+    if opted_out:
+        await run_in_threadpool(store.save_sms_reply, sid, EMPTY, "opted_out")
+        return EMPTY, 200
+    limit = settings.rate_limit_per_session
+    if limit:
+        others = await run_in_threadpool(store.recent_sms_times, sender, RATE_WINDOW, sid)
+        if len(others) >= limit:
+            wait = math.ceil(RATE_WINDOW - (datetime.now(UTC) - others[-limit]).total_seconds())
+            text = f"You've reached the limit of {limit} messages a minute. Please try again in {max(wait, 1)} seconds."
+            reply = twiml([text])
+            await run_in_threadpool(store.save_sms_reply, sid, reply, "limited")
+            return reply, 429
+    problem = inbound_problem(body)
+    if problem:
+        return await _final(store, sid, [problem])
+    return await service.answer_claimed(sid, sender, recipient, body)
+
+
+async def _final(store: ChannelStore, sid: str, parts: list[str]) -> tuple[str, int]:
+    reply = twiml(parts)
+    await run_in_threadpool(store.save_sms_reply, sid, reply, "replied")
+    return reply, 200
+
+
+async def _earlier_reply(store: ChannelStore, sid: str, wait: float) -> Response:
     """The reply already made for this MessageSid; if the first request is still being answered, wait for it."""
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        reply = await run_in_threadpool(store.sms_reply, sid)
+        row = await run_in_threadpool(store.sms_message, sid)
+        reply = row["reply_twiml"] if row else None
         if reply is not None or asyncio.get_running_loop().time() > deadline:
-            return reply or str(MessagingResponse())
+            status = 429 if row and row["state"] == "limited" else 200
+            return Response(reply or EMPTY, status_code=status, media_type="text/xml")
         await asyncio.sleep(0.2)
