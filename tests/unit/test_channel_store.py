@@ -41,8 +41,9 @@ def test_migrations_make_the_tables_in_an_empty_sqlite_file(tmp_path: Path) -> N
     assert not (tmp_path / "assistant.db").exists()
     upgrade_database(url)
     engine = get_engine(url)
-    assert set(sa.inspect(engine).get_table_names()) == {"sms_messages", "answer_events", VERSION_TABLE}
-    assert current_revision(engine) == head_revision() == "0002"
+    tables = {"sms_messages", "sms_opt_outs", "answer_events", VERSION_TABLE}
+    assert set(sa.inspect(engine).get_table_names()) == tables
+    assert current_revision(engine) == head_revision() == "0003"
 
 
 def test_migrations_match_the_tables_the_store_uses(tmp_path: Path) -> None:
