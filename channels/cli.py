@@ -165,7 +165,9 @@ def cmd_ask(args: argparse.Namespace, console: Console) -> int:
 
     settings = _settings()
     try:
-        replies = RasaClient(settings.rasa_url).send_sync(f"cli:{uuid.uuid4().hex}", " ".join(args.question))
+        replies = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value()).send_sync(
+            f"cli:{uuid.uuid4().hex}", " ".join(args.question)
+        )
     except RasaUnavailable as exc:
         console.print(f"[red]{exc}[/red]\nStart the product with `make run`, then ask again.")
         return 1

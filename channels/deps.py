@@ -35,7 +35,7 @@ def get_job_store(settings: SettingsDep) -> JobStore:
 
 
 def get_rasa(settings: SettingsDep) -> RasaClient:
-    return RasaClient(settings.rasa_url)
+    return RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
 
 
 def require_sync_token(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:

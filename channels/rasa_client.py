@@ -19,14 +19,10 @@ class RasaUnavailable(Exception):
 class RasaClient:
     """Send one customer message to Rasa and get its replies."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
-        """`token` is RASA_TOKEN; None reads it from the process's settings (`get_settings()`)."""
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+        """`token` is RASA_TOKEN (empty only for a Rasa on loopback that checks none)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        if token is None:
-            from channels.settings import get_settings
-
-            token = get_settings().rasa_token.get_secret_value()
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def send(self, sender: str, text: str, retries: int = 2) -> list[dict[str, Any]]:

@@ -157,7 +157,7 @@ class Answerer:
     def __init__(self, settings: Settings, spool: Spool, store: ChannelStore | None = None) -> None:
         self.settings = settings
         self.spool = spool
-        self.rasa = RasaClient(settings.rasa_url)
+        self.rasa = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
         self.store = store if store is not None else ChannelStore(settings.database_url)
         self.limiter = ReplyLimiter(settings.rate_limit_per_session)
         self.limiter.seed(spool.root / "done")

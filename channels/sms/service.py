@@ -209,7 +209,12 @@ async def sms_lifespan(app: FastAPI) -> AsyncIterator[None]:
     from channels.settings import get_settings
 
     settings = get_settings()
-    service = SmsService(settings, get_channel_store(settings), get_rasa(settings))
+    # The app's dependency overrides apply here too, so the retry loop talks to the same Rasa as the routes.
+    rasa_factory = app.dependency_overrides.get(get_rasa)
+    store_factory = app.dependency_overrides.get(get_channel_store)
+    rasa = rasa_factory() if rasa_factory else get_rasa(settings)
+    store = store_factory() if store_factory else get_channel_store(settings)
+    service = SmsService(settings, store, rasa)
     app.state.sms = service
     service.start()
     try:

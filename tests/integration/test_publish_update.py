@@ -5,6 +5,7 @@ These tests change the site, so they run on a product of their own (`own_stack`)
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -35,7 +36,8 @@ def test_every_channel_gives_the_new_answer_after_publish(own_stack: Stack) -> N
         assert web["index_version"] == after
         sms = sms_text(own_stack.sms(case["question"], sid="SM" + uuid.uuid4().hex))
         assert web["source_url"] in sms
-        assert sms.startswith(web["text"][:60])
+        unnumbered = re.sub(r"\(\d+/\d+\)\s*", "", sms)  # a long answer comes as numbered texts: (1/3) …
+        assert unnumbered.startswith(web["text"][:60])
         mail = own_stack.sink.reply_to(send_mail(own_stack.smtp_port, case["question"], "Update check"))
         assert mail is not None
         body = mail.get_body(preferencelist=("plain",)).get_content()
