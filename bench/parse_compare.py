@@ -52,7 +52,7 @@ from bench.evalset import fold, load_eval, path_of, table  # noqa: E402
 from content_sync.chunk import Chunk, chunk_page  # noqa: E402
 from content_sync.embed import embed_texts  # noqa: E402
 from content_sync.index_store import IndexStore  # noqa: E402
-from content_sync.parse import ParsedPage, Section, parse_page  # noqa: E402
+from content_sync.parse import ParsedPage, parse_page, sections_from  # noqa: E402
 from content_sync.sample_site import ROOT as SAMPLE_SITE  # noqa: E402
 from content_sync.search import Searcher  # noqa: E402
 from content_sync.settings import SyncSettings  # noqa: E402
@@ -76,25 +76,6 @@ def sample_pages() -> dict[str, str]:
 
 def _text(element: ElementTree.Element) -> str:
     return SPACE.sub(" ", "".join(element.itertext())).strip()
-
-
-def _sections(title: str, items: list[tuple[int | None, str]]) -> list[Section]:
-    """Heading-delimited sections from (heading level or None for a block, text), as `parse_page` builds them."""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    current = Section(headings=(title,))
-    for level, text in items:
-        if level is None:
-            current.blocks.append(text)
-            continue
-        if current.blocks:
-            sections.append(current)
-        path = [(lv, t) for lv, t in path if lv < level] + [(level, text)]
-        heads = tuple(t for _, t in path)
-        current = Section(headings=heads if heads[0] == title else (title, *heads))
-    if current.blocks:
-        sections.append(current)
-    return sections
 
 
 def trafilatura_parser(**options: Any) -> Parser:
@@ -141,7 +122,7 @@ def trafilatura_parser(**options: Any) -> Parser:
         return ParsedPage(
             url=url,
             title=SPACE.sub(" ", title).strip(),
-            sections=_sections(title, items),
+            sections=sections_from(title, items),
             last_updated=doc.get("date"),
             language=language,
         )

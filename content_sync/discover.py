@@ -11,7 +11,7 @@ is marked incomplete with its reasons, so a page missing from it is never delete
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -258,7 +258,7 @@ def _read_linked_page(url: str, result: FetchResult, found: Discovery, max_pages
     return page_links(result.final_url or url, result.text)
 
 
-def page_links(base: str, text: str, keep: Callable[[str], bool] = lambda _: True) -> list[str]:
+def page_links(base: str, text: str) -> list[str]:
     """The canonical http(s) links of an HTML page, in page order, without duplicates."""
     try:
         tree = lxml_html.fromstring(text)
@@ -268,7 +268,5 @@ def page_links(base: str, text: str, keep: Callable[[str], bool] = lambda _: Tru
     for href in tree.xpath("//a/@href"):
         absolute = urljoin(base, str(href).strip())
         if urlsplit(absolute).scheme in ("http", "https"):
-            link = canonical_url(absolute)
-            if keep(link):
-                links[link] = None
+            links[canonical_url(absolute)] = None
     return list(links)

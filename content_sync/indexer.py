@@ -55,7 +55,11 @@ class Indexer:
         """Set a page's new passages; returns those that need embedding."""
         self.pages[url] = record
         self.chunks[url] = chunks
-        return [c for c in chunks if self.full or (c.digest not in self._old_rows and c.digest not in self._fresh)]
+        return [c for c in chunks if self._needs_vector(c)]
+
+    def _needs_vector(self, chunk: Chunk) -> bool:
+        """No vector yet: not embedded in this sync, and none to reuse from the previous version."""
+        return chunk.digest not in self._fresh and (self.full or chunk.digest not in self._old_rows)
 
     def drop(self, url: str) -> None:
         """Remove a page and its passages."""
@@ -77,12 +81,7 @@ class Indexer:
 
     def missing(self) -> list[Chunk]:
         """Passages of the new version that have no vector yet."""
-        return [
-            c
-            for url in self.pages
-            for c in self.chunks.get(url, [])
-            if c.digest not in self._fresh and (self.full or c.digest not in self._old_rows)
-        ]
+        return [c for url in self.pages for c in self.chunks.get(url, []) if self._needs_vector(c)]
 
     def changed_since_previous(self) -> bool:
         """False when the new version would hold exactly the previous one's pages and passages."""

@@ -139,6 +139,26 @@ def _pdf_links(links: list[str]) -> list[str]:
     return list(found)
 
 
+def sections_from(title: str, items: list[tuple[int | None, str]]) -> list[Section]:
+    """Heading-delimited sections from (heading level, text) and (None, block text) items in page order: a
+    heading closes the section before it and opens one under every shallower heading still open."""
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    current = Section(headings=(title,))
+    for level, text in items:
+        if level is None:
+            current.blocks.append(text)
+            continue
+        if current.blocks:
+            sections.append(current)
+        path = [(lv, t) for lv, t in path if lv < level] + [(level, text)]
+        heads = tuple(t for _, t in path)
+        current = Section(headings=heads if heads[0] == title else (title, *heads))
+    if current.blocks:
+        sections.append(current)
+    return sections
+
+
 def parse_page(url: str, html: str) -> ParsedPage:
     """Parse one HTML page. Broken HTML is parsed as far as it goes; nothing here raises on bad markup."""
     soup = BeautifulSoup(html, "lxml")
@@ -171,24 +191,17 @@ def parse_page(url: str, html: str) -> ParsedPage:
     title_tag = soup.find("title")
     title = _clean(h1.get_text(" ")) if h1 else (_clean(title_tag.get_text(" ")) if title_tag else url)
 
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    current = Section(headings=(title,))
     wanted = list(HEADINGS) + list(BLOCKS) + list(LEAF_CONTAINERS)
+    items: list[tuple[int | None, str]] = []  # (heading level, its text), or (None, a block's text)
     for element in main.find_all(wanted):
         if not isinstance(element, Tag):
             continue
         if element.name in LEAF_CONTAINERS and element.find(wanted) is not None:
             continue
         if element.name in HEADINGS:
-            level, text = HEADINGS[element.name], _clean(element.get_text(" "))
-            if not text:
-                continue
-            if current.blocks:
-                sections.append(current)
-            path = [(lv, t) for lv, t in path if lv < level] + [(level, text)]
-            heads = tuple(t for _, t in path)
-            current = Section(headings=heads if heads[0] == title else (title, *heads))
+            text = _clean(element.get_text(" "))
+            if text:
+                items.append((HEADINGS[element.name], text))
             continue
         # Text of a block nested in another block (an <li> inside a <p>) is taken once, by the outer block.
         if element.find_parent(list(BLOCKS)) is not None:
@@ -198,9 +211,8 @@ def parse_page(url: str, html: str) -> ParsedPage:
         else:
             text = _clean(element.get_text(" "))
         if text:
-            current.blocks.append(text)
-    if current.blocks:
-        sections.append(current)
+            items.append((None, text))
+    sections = sections_from(title, items)
     return ParsedPage(
         url=url,
         title=title,

@@ -16,7 +16,7 @@ import pickle
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
@@ -96,14 +96,10 @@ class SearchResult:
 
 @dataclass
 class _Loaded:
-    """One index version with everything a query needs, built once when the version is loaded."""
+    """One index version with everything a query needs: its vectors and passages, and its BM25 indexes."""
 
     version: IndexVersion
-    chunk_lexical: LexicalIndex
-    page_lexical: LexicalIndex
-    page_urls: list[str]
-    page_of_row: np.ndarray
-    vocabulary_choices: list[str] = field(default_factory=list)
+    lexical: _Lexical
 
 
 RETRY_FAILED_SECONDS = 5.0
@@ -192,14 +188,7 @@ def _load(store: IndexStore, version: IndexVersion, ranking: Ranking, model: str
             lexical = None
     if lexical is None:  # an older version, or a ranking tried with other stopwords or stemming
         lexical = _build_lexical(version.chunks, version.pages, ranking)
-    return _Loaded(
-        version,
-        lexical.chunk_lexical,
-        lexical.page_lexical,
-        lexical.page_urls,
-        lexical.page_of_row,
-        lexical.vocabulary_choices,
-    )
+    return _Loaded(version, lexical)
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -279,9 +268,10 @@ class Searcher:
         loaded = self.current()
         version = loaded.version
         lang = language or detect_language(query)
-        lexical = loaded.chunk_lexical
+        indexes = loaded.lexical
+        lexical = indexes.chunk_lexical
         if rank.normalise:
-            text, tokens, meant = normalise_query(query, lang, lexical.vocabulary, loaded.vocabulary_choices)
+            text, tokens, meant = normalise_query(query, lang, lexical.vocabulary, indexes.vocabulary_choices)
         else:
             text, tokens, meant = query, words(query), words(query)
         if not version.chunks or not text.strip():
@@ -297,17 +287,17 @@ class Searcher:
         dense = _cosines(version, vector, candidates)
         lex = bm25[candidates]
         fused = dense + rank.lexical_weight * _normalised(lex)
-        page_scores = loaded.page_lexical.scores(tokens)
+        page_scores = indexes.page_lexical.scores(tokens)
         page_norm = _normalised(page_scores)
         best: dict[int, list[tuple[float, int, float]]] = {}
         for row, f, d in zip(candidates.tolist(), fused.tolist(), dense.tolist(), strict=True):
-            best.setdefault(int(loaded.page_of_row[row]), []).append((f, row, d))
+            best.setdefault(int(indexes.page_of_row[row]), []).append((f, row, d))
         scored: list[tuple[float, int]] = []
         for page, entries in best.items():
             entries.sort(reverse=True)
-            url = loaded.page_urls[page]
+            url = indexes.page_urls[page]
             total = entries[0][0] + rank.page_lexical_weight * float(page_norm[page])
-            if loaded.page_lexical.languages[page] == lang:
+            if indexes.page_lexical.languages[page] == lang:
                 total += rank.language_bonus
             if prefer_url is not None and url == prefer_url:
                 total += rank.prefer_bonus
@@ -317,15 +307,15 @@ class Searcher:
         for total, page in scored[:k]:
             entries = best[page]
             top_row = entries[0][1]
-            record = version.pages.get(loaded.page_urls[page], {})
+            record = version.pages.get(indexes.page_urls[page], {})
             hits.append(
                 Hit(
                     chunk=version.chunks[top_row],
                     score=max(d for _, _, d in entries),
                     fused=total,
                     lexical=float(page_scores[page]),
-                    coverage=loaded.page_lexical.coverage(meant, page),
-                    language=loaded.page_lexical.languages[page],
+                    coverage=indexes.page_lexical.coverage(meant, page),
+                    language=indexes.page_lexical.languages[page],
                     passages=tuple(version.chunks[r] for _, r, _ in entries),
                     updated=_page_date(version.chunks[top_row], record),
                     indexed_at=record.get("indexed_at"),

@@ -48,5 +48,5 @@ def test_a_lexical_file_of_another_format_is_rebuilt(tmp_path: Path) -> None:
     store = IndexStore(tmp_path)
     stale = pickle.dumps({"not": "the current format"})
     publish(store, "heating grant rules", lexical=stale)
-    loaded = Searcher(tmp_path, MODEL, watch_seconds=0).current()
-    assert loaded.chunk_lexical.size == 1 and "heating" in loaded.chunk_lexical.vocabulary
+    rebuilt = Searcher(tmp_path, MODEL, watch_seconds=0).current().lexical
+    assert rebuilt.chunk_lexical.size == 1 and "heating" in rebuilt.chunk_lexical.vocabulary
