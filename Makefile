@@ -11,20 +11,25 @@ RASA_VENV := .venv-rasa
 # pip on these machines names local mirror folders that may be absent; that warning is noise.
 PIP_FILTER := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 CHROMIUM := /usr/bin/chromium
+# The web chat widget: npm project in channels/widget, built into channels/static/{widget,uswds} (git-ignored).
+WIDGET := channels/widget
+WIDGET_BUILT := channels/static/widget/widget.js
 
-.PHONY: help install run test train sync lint bench eval clean
+.PHONY: help install widget run test train sync lint bench eval screenshots clean
 
 help:
 	@echo "make run      install what is missing, train Rasa if needed, start everything (Ctrl-C stops all)"
 	@echo "make test     install what is missing, lint, and run the whole test suite"
-	@echo "make install  create .venv (Python 3.11) and .venv-rasa (Python 3.10), install Chromium"
+	@echo "make install  create .venv (Python 3.11) and .venv-rasa (Python 3.10), install Chromium, build the widget"
+	@echo "make widget   build the web chat widget (npm ci + npm run build in channels/widget)"
+	@echo "make screenshots  run the browser tests, saving the README's screenshots to docs/screenshots"
 	@echo "make train    train the Rasa model if the training data changed"
 	@echo "make sync     run an incremental sync in the foreground (needs the sources to be up)"
 	@echo "make lint     ruff, ruff format --check, mypy"
 	@echo "make bench    run the benchmarks: bench/run.py, then the 1,000-page sync (results: docs/benchmarks.md)"
 	@echo "make eval     answer quality on the test half of tests/eval/, beside plain baselines (SPLIT=dev to tune)"
 
-install: $(VENV)/.installed $(RASA_VENV)/.installed $(CHROMIUM)
+install: $(VENV)/.installed $(RASA_VENV)/.installed $(CHROMIUM) widget
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PY311)" || { echo "Python 3.11 is required for .venv (install it with pyenv)"; exit 1; }
@@ -46,6 +51,20 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+widget: $(WIDGET_BUILT)
+
+# Node.js comes from Debian (20 or newer; package.json "engines"); npm ci installs exactly package-lock.json.
+$(WIDGET)/node_modules/.package-lock.json: $(WIDGET)/package.json $(WIDGET)/package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm from Debian (for the web chat widget)..."; \
+		apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@node -e 'const v = process.versions.node; if (+v.split(".")[0] < 20) { console.error("Node.js " + v + \
+		" is too old for the web chat widget: install Node.js 20 or newer (apt-get install nodejs npm)"); process.exit(1); }'
+	cd $(WIDGET) && npm ci --no-audit --no-fund
+	touch $@
+
+$(WIDGET_BUILT): $(WIDGET)/node_modules/.package-lock.json $(WIDGET)/build.mjs $(wildcard $(WIDGET)/src/*)
+	cd $(WIDGET) && npm run build
+
 train: install
 	$(VENV)/bin/python -m channels.launcher --train-only
 
@@ -54,6 +73,11 @@ run: install
 
 test: install train lint
 	$(VENV)/bin/python -m pytest
+
+# The README's pictures: the browser tests, saving their screenshots to docs/screenshots instead of build/.
+screenshots: install train
+	SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/python -m pytest -q tests/integration/test_webchat_browser.py \
+		tests/integration/test_staff_browser.py tests/integration/test_review_browser.py tests/integration/test_editor_stack.py
 
 sync: install
 	$(VENV)/bin/assistant sync
@@ -72,4 +96,5 @@ eval: install train
 	$(VENV)/bin/python bench/eval_answers.py --split $(SPLIT)
 
 clean:
-	rm -rf $(VENV) $(RASA_VENV) models/*.tar.gz data/runtime .pytest_cache .mypy_cache .ruff_cache .rasa
+	rm -rf $(VENV) $(RASA_VENV) models/*.tar.gz data/runtime .pytest_cache .mypy_cache .ruff_cache .rasa \
+		$(WIDGET)/node_modules channels/static/widget channels/static/uswds

@@ -207,6 +207,7 @@ def running_stack(
         "ACTIONS_URL": f"http://{bind_host}:{ports['ACTIONS_PORT']}",
         "RASA_TOKEN": "test-rasa-token-0123456789",
         "ACTIONS_TOKEN": "test-actions-token-0123456789",
+        "PRIVACY_KEY": "test-privacy-key-0123456789",
         "SAMPLE_SITE_PORT": str(free_port()),
         "AGENCY_CONTACT": AGENCY_CONTACT,
         "AGENCY_CONTACT_ES": AGENCY_CONTACT_ES,

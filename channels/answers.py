@@ -9,13 +9,27 @@ the answer is: which passage, whether it `answered`, its source, its choices.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 PLAIN = "text"  # the kind of a plain Rasa response, which has no `custom` payload
 LANG = re.compile(r"^[a-z]{2}(-[A-Za-z]{2})?$")
 HTTP_URL = re.compile(r"^https?://", re.I)
 MIN_SMS_TEXT = 40  # the least of a clarifying question SMS keeps before it shortens the choices' titles
+# Unanswered for these reasons (not a customer's own case, not an attempt to instruct the assistant), the guidance
+# may answer after a sync (a new programme's name is out of scope until its page is published): SMS offers to
+# tell the customer, and email says it will (channels/review/optin.py keeps them; the closed loop tells them once).
+UPDATE_OFFER_REASONS = frozenset({"no_match", "out_of_scope", "not_ready"})
+SMS_UPDATE_OFFER = {
+    False: "Text YES to be told when we can answer this.",
+    True: "Responda SI y le avisaremos cuando podamos contestar esto.",
+}
+EMAIL_UPDATE_NOTE = {
+    False: "If our published guidance answers this later, we will reply to this email to tell you.",
+    True: "Si más adelante nuestra guía publicada contesta esto, le responderemos a este correo para avisarle.",
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ class Answer:
     feedback: Feedback | None = None
     helpful: bool | None = None
     about: Rated | None = None
+    chunk_digest: str | None = None  # the quoted passage's digest (answered only): which text exactly was shown
+    short_text: str | None = None  # the action's brief form of `text` (answered only), for SMS; None: text is brief
 
     @property
     def spanish(self) -> bool:
@@ -169,6 +185,15 @@ def _rated(value: object) -> Rated | None:
     )
 
 
+def _short_text(custom: dict[str, Any]) -> str | None:
+    """The action's brief form of the passage, kept only if every line of it is word for word in the passage."""
+    short = _str(custom.get("short_text"))
+    text = str(custom.get("text") or "")
+    if not short or not short.strip() or not all(line.strip() in text for line in short.splitlines()):
+        return None
+    return short.strip()
+
+
 def answer_from_custom(custom: dict[str, Any]) -> Answer:
     """The Answer for one of the action's `custom` payloads."""
     kind = str(custom["kind"])
@@ -190,6 +215,8 @@ def answer_from_custom(custom: dict[str, Any]) -> Answer:
         feedback=_feedback(custom.get("feedback")) if answered else None,
         helpful=helpful if isinstance(helpful, bool) else None,
         about=_rated(custom.get("about")),
+        chunk_digest=_str(custom.get("chunk_digest")) if answered else None,
+        short_text=_short_text(custom) if answered else None,
     )
 
 
@@ -287,12 +314,29 @@ def _sms_choices(answer: Answer, budget: int) -> str:
     return "\n".join([*lines, *(n + t for n, t in zip(numbers, titles, strict=True)), hint])
 
 
+def offers_update(answer: Answer) -> bool:
+    """True for an unanswered question the guidance may answer after a sync (UPDATE_OFFER_REASONS)."""
+    return answer.kind == "answer" and not answer.answered and answer.reason in UPDATE_OFFER_REASONS
+
+
+def email_update_note(answers: Sequence[Answer]) -> str | None:
+    """The email reply's note that we will write again once the guidance answers, when one of them offers it."""
+    offering = next((a for a in answers if offers_update(a)), None)
+    return EMAIL_UPDATE_NOTE[offering.spanish] if offering else None
+
+
 def _sms_part(answer: Answer, budget: int) -> str:
     if answer.answered and answer.source_url:
         tail = f"\n{'Más información' if answer.spanish else 'More'}: {answer.source_url}"
-        return _shorten(answer.text, max(80, budget - len(tail))) + tail
+        room = max(80, budget - len(tail))
+        if answer.short_text and len(answer.text) > room:  # the action's brief form: the sentences that answer
+            return _shorten(answer.short_text, room) + tail
+        return _shorten(answer.text, room) + tail
     if answer.choices:
         return _sms_choices(answer, budget)
+    if offers_update(answer):  # the offer is the last line, never cut: "YES" must reach the customer
+        tail = "\n" + SMS_UPDATE_OFFER[answer.spanish]
+        return _shorten(answer.text, max(40, budget - len(tail))).rstrip() + tail
     return _shorten(answer.text, budget)
 
 
@@ -327,6 +371,7 @@ EMAIL_WORDS = {
         "version": "Guidance version",
         "none": "Sorry, I have no answer for that.",
         "note": "This reply was written by the agency's automated assistant from our published guidance.",
+        "title": "Your answer from the agency's assistant",
     },
     True: {
         "hello": "Hola:",
@@ -335,13 +380,14 @@ EMAIL_WORDS = {
         "version": "Versión de la guía",
         "none": "Lo siento, no tengo una respuesta para eso.",
         "note": "Esta respuesta la escribió el asistente automático de la agencia a partir de nuestra guía publicada.",
+        "title": "Su respuesta del asistente de la agencia",
     },
 }
 
 
-def render_email(answers: list[Answer]) -> str:
+def render_email(answers: list[Answer], notes: Sequence[str] = ()) -> str:
     """A plain-text email body: the full answer, its source, the page's date and the guidance version, and
-    a clarifying question's choices numbered with their links.
+    a clarifying question's choices numbered with their links; then the channel's `notes` (paragraphs).
 
     The customer's own text is not quoted back: a forged sender must not be able to make the agency's
     address deliver text of their choosing.
@@ -361,8 +407,62 @@ def render_email(answers: list[Answer]) -> str:
             lines = [f"{c.n}. {c.title}" + (f"\n   {c.url}" if c.url else "") for c in answer.choices]
             part += "\n\n" + "\n".join(lines) + "\n\n" + reply_hint([c.n for c in answer.choices], answer.spanish)
         parts.append(part)
-    body = "\n\n".join(parts) or words["none"]
+    body = "\n\n".join([*(parts or [words["none"]]), *notes])
     return f"{words['hello']}\n\n{body}\n\n{words['note']}\n"
+
+
+def _html_paragraphs(text: str) -> str:
+    """Escaped text as paragraphs: a blank line starts a new one, a single line break stays a line break."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join("<p>" + "<br>\n".join(escape(line) for line in p.splitlines()) + "</p>\n" for p in paragraphs)
+
+
+def _html_link(url: str | None, label: str) -> str:
+    """A link when `url` is http(s), else the label alone; both escaped."""
+    if url and HTTP_URL.match(url):
+        return f'<a href="{escape(url, quote=True)}">{escape(label)}</a>'
+    return escape(label)
+
+
+def _html_part(answer: Answer, own: dict[str, str], lang: str | None) -> str:
+    html = _html_paragraphs(answer.text)
+    if answer.answered and answer.source_url:
+        lines = [f"{escape(own['source'])}: {_html_link(answer.source_url, answer.source_title or answer.source_url)}"]
+        if answer.last_updated:
+            lines.append(escape(own["updated"].format(date=answer.last_updated)))
+        lines.append(f"{escape(own['version'])}: {escape(answer.index_version or '')}")
+        html += "<p>" + "<br>\n".join(lines) + "</p>\n"
+    if answer.choices:
+        items = "".join(f'<li value="{c.n}">{_html_link(c.url, c.title)}</li>\n' for c in answer.choices)
+        html += f"<ol>\n{items}</ol>\n<p>{escape(reply_hint([c.n for c in answer.choices], answer.spanish))}</p>\n"
+    return f'<div lang="{lang}">\n{html}</div>\n' if lang else html
+
+
+def render_email_html(answers: list[Answer], notes: Sequence[str] = ()) -> str:
+    """The same email as `render_email`, as simple accessible HTML: the document's `lang` (and a part's own
+    when it differs), the source as a real link, no images, no scripts, every text escaped.
+    """
+    spanish = next((a.spanish for a in answers if a.lang), False)
+    words = EMAIL_WORDS[spanish]
+    lang = "es" if spanish else "en"
+    parts = []
+    for answer in answers:
+        own_lang = ("es" if answer.spanish else "en") if answer.lang else lang
+        own = EMAIL_WORDS[own_lang == "es"]
+        parts.append(_html_part(answer, own, own_lang if own_lang != lang else None))
+    body = "".join(parts) or _html_paragraphs(words["none"])
+    body += "".join(_html_paragraphs(note) for note in notes)
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}" dir="ltr">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(words['title'])}</title>\n</head>\n"
+        '<body style="margin: 0; padding: 16px; background: #ffffff; color: #1b1b1b; '
+        'font-family: Arial, Helvetica, sans-serif; font-size: 16px; line-height: 1.5;">\n'
+        '<div style="max-width: 40em;">\n'
+        f"<p>{escape(words['hello'])}</p>\n{body}"
+        f'<p style="color: #565c65; font-size: 14px;">{escape(words["note"])}</p>\n'
+        "</div>\n</body>\n</html>\n"
+    )
 
 
 def render_text(answers: list[Answer]) -> str:

@@ -15,18 +15,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.deps import SettingsDep, get_channel_store, get_job_store
+from channels.editor.routes import router as editor_router
+from channels.email.inbound import MAX_MESSAGE_BYTES
+from channels.email.inbound import router as email_inbound_router
 from channels.rasa_client import is_up
+from channels.retention import purge_daily
+from channels.review.notices import router as review_notices_router
+from channels.review.routes import router as review_router
 from channels.settings import get_settings
 from channels.sms.routes import router as sms_router
+from channels.staff.auth import register_staff_errors
+from channels.staff.deps import get_staff_store
+from channels.staff.routes import router as staff_router
 from channels.sync_api.routes import router as sync_router
+from channels.webchat.cors import WidgetCors
 from channels.webchat.routes import router as webchat_router
+from channels.webchat.send import router as webchat_send_router
 from content_sync.index_store import IndexStore
 
 MAX_BODY_BYTES = 64 * 1024
+PATH_BODY_BYTES = {"/email/inbound": MAX_MESSAGE_BYTES}  # a raw email may be as large as the SMTP listener takes
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY_BYTES with 413, by Content-Length or by counting a chunked body."""
+    """Refuse request bodies over MAX_BODY_BYTES (or the path's own cap in PATH_BODY_BYTES) with 413, by
+    Content-Length or by counting a chunked body.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,11 +49,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = PATH_BODY_BYTES.get(scope.get("path", ""), MAX_BODY_BYTES)
         too_large = JSONResponse(
-            {"error": f"request body is larger than {MAX_BODY_BYTES} bytes; send a shorter message"}, status_code=413
+            {"error": f"request body is larger than {limit} bytes; send a shorter message"}, status_code=413
         )
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             await too_large(scope, receive, send)
             return
         received = 0
@@ -50,7 +65,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
+                if received > limit:
                     refused = True
                     await too_large(scope, receive, send)
                     return {"type": "http.disconnect"}  # the route stops reading; its own reply is dropped
@@ -86,10 +101,13 @@ def create_app() -> FastAPI:
         settings = get_settings()  # fails start-up on a bad setting, naming it
         get_channel_store(settings)  # run the channels' migrations to head, before any request needs the tables
         get_job_store(settings)
-        yield
+        get_staff_store(settings)  # the staff tables' own migrations (channels/staff/migrations), to head
+        async with purge_daily(get_channel_store(settings), settings.retention_days):  # RETENTION_DAYS, daily
+            yield
 
     app = FastAPI(title="Public-service assistant gateway", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     app.add_middleware(BodyLimit)
+    app.add_middleware(WidgetCors)  # outermost, so that refusals (413, 429) reach an embedding page readable
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,7 +138,14 @@ def create_app() -> FastAPI:
         return JSONResponse(body, status_code=503 if not_ready else 200)
 
     app.include_router(webchat_router)
+    app.include_router(webchat_send_router)  # GET/POST /api/chat/send: "Text me this / Email me this"
+    app.include_router(email_inbound_router)  # POST /email/inbound: a provider's raw messages, into the spool
     app.include_router(sms_router)
     app.include_router(sync_router)
+    app.include_router(staff_router)
+    app.include_router(editor_router)  # /staff/editor and /staff/dashboard
+    app.include_router(review_router)  # /staff/review
+    app.include_router(review_notices_router)  # GET /api/chat/notices; its lifespan runs the review loop
+    register_staff_errors(app)  # sign-in redirects, 403 pages and 401 JSON for /staff/
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app

@@ -24,6 +24,11 @@ EPILOG = """examples:
   assistant index list                   the kept index versions, and which one serves
   assistant index rollback               serve the version before the current one again
   assistant ask "How do I appeal a decision?"
+  assistant staff add admin@agency.example --role admin    (asks for the password twice)
+  assistant staff list                   staff accounts, their roles, disabled or not
+  assistant review export > review.csv   the review queue (what was not answered), redacted, as CSV
+  assistant purge                        delete transcripts, events, SMS rows and mail older than RETENTION_DAYS
+  assistant purge --days 30              the same for anything older than 30 days
 
 Settings come from the environment or .env (see .env.example and the README)."""
 
@@ -175,6 +180,43 @@ def cmd_ask(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_staff(args: argparse.Namespace, console: Console) -> int:
+    from channels.staff.cli import run
+
+    return run(args, _sync_settings().database_url, console)  # only DATABASE_URL: no gateway secrets needed
+
+
+def cmd_review(args: argparse.Namespace, console: Console) -> int:
+    from channels.review.cli import run
+
+    return run(args, _sync_settings().database_url)  # only DATABASE_URL: no gateway secrets needed
+
+
+def cmd_purge(args: argparse.Namespace, console: Console) -> int:
+    from channels.email.listener import Spool
+    from channels.review.store import ReviewStore
+    from channels.store import ChannelStore
+
+    settings = _settings()
+    days = args.days or settings.retention_days
+    store = ChannelStore(settings.database_url, privacy_key=settings.privacy_key.get_secret_value())
+    counts = store.purge_older_than(days)
+    counts.update(
+        {f"review {table}": n for table, n in ReviewStore(settings.database_url).purge_older_than(days).items()}
+    )
+    spool = settings.data_dir / "mail"
+    files = Spool(spool).purge_older_than(days) if spool.is_dir() else 0
+    rows = ", ".join(f"{count} from {table}" for table, count in counts.items())
+    print(f"Deleted what was older than {days} days: {rows}; {files} spooled mail files.")
+    return 0
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days (1 or more)")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant",
@@ -204,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="print the answer every channel would give to a question")
     ask.add_argument("question", nargs="+", help='the question, e.g. "How do I appeal a decision?"')
     ask.set_defaults(func=cmd_ask)
+    from channels.staff.cli import add_parser as add_staff_parser
+
+    add_staff_parser(sub).set_defaults(func=cmd_staff)
+    from channels.review.cli import add_parser as add_review_parser
+
+    add_review_parser(sub).set_defaults(func=cmd_review)
+    purge = sub.add_parser("purge", help="delete personal data older than RETENTION_DAYS (the gateway does it daily)")
+    purge.add_argument("--days", type=_days, metavar="N", help="keep only the last N days instead")
+    purge.set_defaults(func=cmd_purge)
     return parser
 
 

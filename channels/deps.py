@@ -17,8 +17,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @lru_cache(maxsize=4)
-def _channel_store(url: str) -> ChannelStore:
-    return ChannelStore(url)
+def _channel_store(url: str, privacy_key: str) -> ChannelStore:
+    return ChannelStore(url, privacy_key=privacy_key)
 
 
 @lru_cache(maxsize=4)
@@ -27,7 +27,7 @@ def _job_store(url: str) -> JobStore:
 
 
 def get_channel_store(settings: SettingsDep) -> ChannelStore:
-    return _channel_store(settings.database_url)
+    return _channel_store(settings.database_url, settings.privacy_key.get_secret_value())
 
 
 def get_job_store(settings: SettingsDep) -> JobStore:

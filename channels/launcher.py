@@ -28,7 +28,15 @@ from channels.settings import Settings, describe_error
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSISTANT = ROOT / "assistant"
-GENERATED_SECRETS = ("SYNC_WEBHOOK_TOKEN", "TWILIO_AUTH_TOKEN", "RASA_TOKEN", "ACTIONS_TOKEN")
+GENERATED_SECRETS = (
+    "SYNC_WEBHOOK_TOKEN",
+    "TWILIO_AUTH_TOKEN",
+    "RASA_TOKEN",
+    "ACTIONS_TOKEN",
+    "PRIVACY_KEY",
+    "EMAIL_INBOUND_TOKEN",
+)
+ADDED_SECRETS = ("PRIVACY_KEY",)  # required secrets newer than some .env files: added to one that lacks them
 
 
 def write_env_if_missing(root: Path = ROOT) -> bool:
@@ -45,6 +53,22 @@ def write_env_if_missing(root: Path = ROOT) -> bool:
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     return True
+
+
+def add_missing_secrets(root: Path = ROOT, names: tuple[str, ...] = ADDED_SECRETS) -> list[str]:
+    """Append freshly generated values for required secrets that an existing `.env` (older than they are)
+    lacks and the environment does not set; the names added.
+    """
+    target = root / ".env"
+    if not target.exists():
+        return []
+    present = dotenv_values(target)
+    added = [name for name in names if not present.get(name) and not os.environ.get(name)]
+    if added:
+        text = target.read_text()
+        lines = [f"{name}={secrets.token_urlsafe(32)}" for name in added]
+        target.write_text(text + ("" if text.endswith("\n") or not text else "\n") + "\n".join(lines) + "\n")
+    return added
 
 
 def is_loopback(host: str) -> bool:
@@ -218,6 +242,8 @@ def main() -> None:
         return
     if not args.no_write_env and write_env_if_missing():
         print(f"Wrote .env from .env.example with freshly generated {', '.join(GENERATED_SECRETS)}.", flush=True)
+    elif not args.no_write_env and (added := add_missing_secrets()):
+        print(f"Added freshly generated {', '.join(added)} to .env (this version needs it).", flush=True)
     try:
         settings = Settings()
     except ValidationError as exc:

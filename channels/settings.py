@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from content_sync.settings import SyncSettings
 
@@ -28,6 +31,9 @@ class Settings(SyncSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     email_from: str = "assistant@agency.example"
+    # Bearer token for POST /email/inbound (a mail provider's inbound-parse webhook posting raw messages);
+    # empty: the route is off (503).
+    email_inbound_token: SecretStr = SecretStr("")
 
     max_message_chars: int = Field(2000, ge=10)
     sms_max_chars: int = Field(480, ge=160)
@@ -43,6 +49,8 @@ class Settings(SyncSettings):
     # Twilio's REST API, for SMS answers that are not ready inside Twilio's webhook window.
     twilio_account_sid: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
+    # The agency's number that texts the assistant starts come from ("Text me this"); empty: that is off.
+    twilio_from_number: str = Field("", pattern=r"^(\+[1-9][0-9]{6,14})?$")
     sms_inline_timeout: float = Field(8.0, gt=0, le=14)
 
     # Inbound email: answer only senders that this receiving server's Authentication-Results pass (SPF/DMARC).
@@ -50,6 +58,41 @@ class Settings(SyncSettings):
     # Messages per minute from one client address on each public route, and within one conversation; 0: off.
     rate_limit_per_client: int = Field(60, ge=0)
     rate_limit_per_session: int = Field(20, ge=0)
+    # Origins (scheme://host[:port]) of the pages that may embed the web chat widget (CORS on /api/chat and
+    # /static/); `*` allows any. Empty: the origins of SYNC_SOURCES, the agency's own site.
+    widget_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Personal data (channels/privacy.py): the key of the hashes that stand for customers' numbers and addresses
+    # (make run generates it; changing it splits every stored conversation from its earlier turns), and how many
+    # days transcripts, answer events and SMS rows are kept before the daily purge deletes them.
+    privacy_key: SecretStr = Field(min_length=16)
+    retention_days: int = Field(90, ge=1)
+
+    # Staff sign-in (channels/staff): a session ends STAFF_SESSION_HOURS after sign-in, or after
+    # STAFF_IDLE_MINUTES without a request. STAFF_LOGIN_MAX_FAILURES failed sign-ins for one email (or
+    # STAFF_LOGIN_MAX_FAILURES_PER_CLIENT from one address) within STAFF_LOCKOUT_MINUTES lock it that long.
+    staff_session_hours: float = Field(8.0, gt=0, le=720)
+    staff_idle_minutes: float = Field(30.0, gt=0)
+    staff_login_max_failures: int = Field(5, ge=1)
+    staff_login_max_failures_per_client: int = Field(20, ge=1)
+    staff_lockout_minutes: float = Field(15.0, gt=0)
+
+    @field_validator("widget_origins", mode="before")
+    @classmethod
+    def _origins_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("widget_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path):
+                raise ValueError(
+                    f"{origin!r} is not an origin; give scheme://host[:port] entries or *, comma-separated"
+                )
+        return origins
 
     @model_validator(mode="after")
     def _service_urls(self) -> Settings:
@@ -60,6 +103,13 @@ class Settings(SyncSettings):
         self.rasa_url = self.rasa_url.rstrip("/")
         self.actions_url = self.actions_url.rstrip("/")
         return self
+
+    @property
+    def embed_origins(self) -> list[str]:
+        """WIDGET_ORIGINS, or the origins of the sources (the agency's site embeds the widget)."""
+        if self.widget_origins:
+            return self.widget_origins
+        return sorted({f"{p.scheme}://{p.netloc}".lower() for p in map(urlsplit, self.sources)})
 
     @property
     def sms_webhook_url(self) -> str:

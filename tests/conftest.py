@@ -6,8 +6,10 @@ The processes the tests start get the same refusal from tests/guard/sitecustomiz
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,11 @@ from bench.stack import ROOT, free_port
 from tests.guard.sitecustomize import check_address
 from tests.guard.sitecustomize import guarded_env as loopback_only_env
 
-__all__ = ["ROOT", "free_port", "loopback_only_env"]
+__all__ = ["ROOT", "SCREENSHOTS", "free_port", "loopback_only_env"]
+
+# Where the browser tests save their screenshots: test artifacts under build/ (git-ignored), or the README's own
+# pictures with `make screenshots` (SCREENSHOT_DIR=docs/screenshots).
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "build" / "screenshots")
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 

@@ -9,6 +9,7 @@ from content_sync.search import Hit, SearchResult, get_sync_settings, stem_token
 
 MAX_PASSAGE = 700
 SHORT_PASSAGE = 400  # a best passage shorter than this is read with the next-best one of its page
+SHORT_FORM = 220  # the brief form of an answer (SMS): with its source URL it fits two GSM-7 segments
 # A sentence ends at . ! ? or : followed by a capital, a digit or an opening mark ("a.m. to" is not an end).
 BOUNDARY = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9¿¡\"'(])|\n")
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9¿¡\"'(])")
@@ -49,8 +50,13 @@ def passage_for(hit: Hit, question: str) -> str:
     units = _units(text)
     if len(units) <= 1:
         return _cut(text)
-    wanted = set(stem_tokens(words(question), hit.language or "en"))
-    overlap = [len(wanted & set(stem_tokens(words(u), hit.language or "en"))) for u in units]
+    return "\n".join(units[i] for i in _window(units, question, hit.language or "en", MAX_PASSAGE))
+
+
+def _window(units: list[str], question: str, lang: str, limit: int) -> list[int]:
+    """The indexes of whole units, in order, within `limit` characters around the unit that shares most content
+    words with the question, growing towards the side whose next unit is closer to the question."""
+    overlap = _overlaps(units, question, lang)
     best = max(range(len(units)), key=lambda i: (overlap[i], -i))
     chosen = {best}
     if " | " in units[best] and " | " in units[0]:
@@ -61,7 +67,7 @@ def passage_for(hit: Hit, question: str) -> str:
         # Grow towards the side whose next sentence is closer to the question, the following one on a tie.
         options = [i for i in (right, left) if 0 <= i < len(units)]
         pick = max(options, key=lambda i: overlap[i])
-        if size + len(units[pick]) + 1 > MAX_PASSAGE:
+        if size + len(units[pick]) + 1 > limit:
             break
         chosen.add(pick)
         size += len(units[pick]) + 1
@@ -69,7 +75,25 @@ def passage_for(hit: Hit, question: str) -> str:
             right += 1
         else:
             left -= 1
-    return "\n".join(units[i] for i in sorted(chosen))
+    return sorted(chosen)
+
+
+def _overlaps(units: list[str], question: str, lang: str) -> list[int]:
+    """How many of the question's content words (stemmed) each unit shares."""
+    wanted = set(stem_tokens(words(question), lang))
+    return [len(wanted & set(stem_tokens(words(u), lang))) for u in units]
+
+
+def short_passage_for(passage: str, question: str, lang: str, limit: int = SHORT_FORM) -> str | None:
+    """The same answer for channels that must be brief (SMS): the whole sentences of `passage`, within `limit`
+    characters, around the one closest to the question, chosen as `passage_for` chooses. None when the passage
+    is short enough already or is one sentence."""
+    if len(passage) <= limit:
+        return None
+    units = _units(passage)
+    if len(units) <= 1:
+        return None
+    return "\n".join(units[i] for i in _window(units, question, lang, limit))
 
 
 MESSAGES = {
@@ -188,6 +212,7 @@ def answer_from(hit: Hit, result: SearchResult, question: str, confidence: float
     chunk = hit.chunk
     lang = result.language
     text = passage_for(hit, question)
+    short = short_passage_for(text, question, hit.language or "en")  # before any note is put in front
     if lang == "es" and (hit.language or "en") != "es":
         text = MESSAGES["es"]["english_only"] + text
     return _base("answer", lang, result.index_version) | {
@@ -200,6 +225,7 @@ def answer_from(hit: Hit, result: SearchResult, question: str, confidence: float
         "indexed_at": hit.indexed_at,
         "chunk_id": chunk.id,
         "chunk_digest": chunk.digest,
+        "short_text": short,
         "score": round(confidence, 4),
         "feedback": {
             "prompt": say("feedback_prompt", lang),

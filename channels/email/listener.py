@@ -4,12 +4,20 @@ A message is acknowledged (250) only once it is on disk, so none is lost if Rasa
 server is down: the worker keeps it in `inbox/` and tries again. Spool under `<DATA_DIR>/mail/`:
 
     inbox/<id>.eml, inbox/<id>.json    waiting (raw message, envelope sender)
-    done/  skipped/  failed/            where each ends, with a .json note of what happened
+    done/  skipped/  failed/            where each ends: a .json note of what happened (failed/ keeps the .eml)
 
-A message that is not answered (a loop, a sender our mail server did not authenticate, a sender past the
-rate limit) is kept in `skipped/` with its reason. One over MAX_MESSAGE_BYTES is refused with 552 before
-anything is spooled: the sending server keeps it and tells its sender, and the listener logs the refusal.
-The rate limiter lives in the listener's memory and is seeded from `done/` at start.
+A message is deleted once it is answered, and once it is skipped (a loop, a sender our mail server did not
+authenticate, a sender past the rate limit): only its note stays, with the reason, and with the sender as
+`<hash>@domain` (channels.privacy.mask_email), never the address or the text (docs/adr/0011-personal-data.md).
+A message that failed keeps its .eml in `failed/` for an operator, until the retention purge. One over
+MAX_MESSAGE_BYTES is refused with 552 before anything is spooled: the sending server keeps it and tells its
+sender, and the listener logs the refusal. The rate limiter lives in the listener's memory, counts masked
+addresses, and is seeded from `done/` at start.
+
+A reply (plain text and HTML, rendered from the same Answers) goes into the email outbox, keyed by the spool
+id so that a message answered twice after a crash is queued once; the outbox's sender loop, started here too,
+delivers it (channels/email/outbox.py). POST /email/inbound puts a provider's raw message into the same spool.
+A message that brings a continuation code joins the sender to that web conversation (channels/continuation.py).
 """
 
 from __future__ import annotations
@@ -19,26 +27,39 @@ import logging
 import os
 import re
 import shutil
-import smtplib
 import threading
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from channels.answers import answers_from_rasa, events_to_record, render_email
+from channels.answers import (
+    Answer,
+    answers_from_rasa,
+    email_update_note,
+    events_to_record,
+    render_email,
+    render_email_html,
+)
+from channels.continuation import JOINED, Redeemed, conversation_for, redeem
 from channels.email.guard import ReplyLimiter, auth_refusal
+from channels.email.outbox import queue_email, start_sender
 from channels.email.read import InboundMail, read_mail
-from channels.email.send import build_reply, send_message
+from channels.email.send import build_reply
+from channels.privacy import mask_email, pseudonym, redact, warm_up
 from channels.rasa_client import RasaClient, RasaUnavailable
+from channels.review.deps import review_store_for
+from channels.review.optin import opt_in_email
 from channels.settings import Settings
 from channels.store import ChannelStore
 
 log = logging.getLogger("channels.email")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+SPOOL_PURGE_EVERY = 24 * 3600.0  # seconds between the spool's retention purges
 NO_QUESTION = (
     "Thank you for your email. I couldn't find a question in it, so I can't look anything up yet. "
     "Please reply with your question written in the message, and I'll answer from our published guidance."
@@ -65,9 +86,9 @@ class SizeLoggingSMTP(SMTP):
                 re.findall(r"<([^<>]{0,320})>", self.mail_arg)[:1]
             )
             log.warning(
-                "refused a message from <%s> over %s bytes (%s); nothing was spooled, the sending server "
+                "refused a message from %s over %s bytes (%s); nothing was spooled, the sending server "
                 "keeps it and tells its sender",
-                sender,
+                redact(sender),
                 self.data_size_limit,
                 text,
             )
@@ -118,10 +139,28 @@ class Spool:
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, self.root / "inbox" / f"{msg_id}.json")
 
-    def finish(self, msg_id: str, where: str, note: dict[str, Any]) -> None:
-        shutil.move(self.root / "inbox" / f"{msg_id}.eml", self.root / where / f"{msg_id}.eml")
+    def finish(self, msg_id: str, where: str, note: dict[str, Any], keep_message: bool = False) -> None:
+        """End a message in `where` with its note; the message itself is deleted unless `keep_message`."""
         (self.root / where / f"{msg_id}.json").write_text(json.dumps(note, indent=1))
+        if keep_message:
+            shutil.move(self.root / "inbox" / f"{msg_id}.eml", self.root / where / f"{msg_id}.eml")
+        else:
+            (self.root / "inbox" / f"{msg_id}.eml").unlink(missing_ok=True)
         (self.root / "inbox" / f"{msg_id}.json").unlink(missing_ok=True)
+
+    def purge_older_than(self, days: int, now: float | None = None) -> int:
+        """Delete finished messages and notes older than `days` days (RETENTION_DAYS); how many files went."""
+        cutoff = (time.time() if now is None else now) - days * 86400
+        gone = 0
+        for where in ("done", "skipped", "failed"):
+            for path in (self.root / where).iterdir():
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        gone += 1
+                except OSError:
+                    continue  # removed meanwhile
+        return gone
 
 
 class InboundHandler:
@@ -144,7 +183,7 @@ class InboundHandler:
         content = envelope.original_content or envelope.content
         raw = content if isinstance(content, bytes) else str(content).encode("utf-8", "replace")
         msg_id = self.spool.put(raw, envelope.mail_from or "")
-        log.info("accepted message %s from <%s>", msg_id, envelope.mail_from)
+        log.info("accepted message %s", msg_id)
         self.wake.set()
         return "250 2.0.0 Message accepted; the answer will come by email"
 
@@ -154,11 +193,19 @@ class Answerer:
     could not be done yet.
     """
 
-    def __init__(self, settings: Settings, spool: Spool, store: ChannelStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spool: Spool,
+        store: ChannelStore | None = None,
+        outbox_wake: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
         self.spool = spool
+        self.outbox_wake = outbox_wake or threading.Event()  # wakes the outbox's sender when a reply is queued
         self.rasa = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
-        self.store = store if store is not None else ChannelStore(settings.database_url)
+        self.privacy_key = settings.privacy_key.get_secret_value()
+        self.store = store if store is not None else ChannelStore(settings.database_url, privacy_key=self.privacy_key)
         self.limiter = ReplyLimiter(settings.rate_limit_per_session)
         self.limiter.seed(spool.root / "done")
 
@@ -167,79 +214,121 @@ class Answerer:
         try:
             return self._process(msg_id)
         except Exception as exc:
-            log.exception("message %s failed", msg_id)
-            self.spool.finish(msg_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            log.error("message %s failed: %s", msg_id, type(exc).__name__)  # the text may quote the message
+            self.spool.finish(msg_id, "failed", {"error": redact(f"{type(exc).__name__}: {exc}")}, keep_message=True)
             return True
 
-    def _reply_body(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> str | None:
-        """The reply's text, made once: a retry after an SMTP failure does not ask Rasa again."""
-        if meta.get("reply_body"):
-            return str(meta["reply_body"])
-        spanish = False
+    def _reply_body(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> tuple[str, str] | None:
+        """The reply's text and HTML, made once: a retry does not ask Rasa again."""
+        if meta.get("reply_body") and meta.get("reply_html"):
+            return str(meta["reply_body"]), str(meta["reply_html"])
+        answers = self._answers(msg_id, mail, meta)
+        if answers is None:
+            return None
+        spanish = next((a.spanish for a in answers if a.lang), False)
+        notes = [ATTACHMENTS[spanish]] if mail.has_attachments else []
+        later = email_update_note(answers) if meta.get("told_later") else None
+        notes = [later, *notes] if later else notes
+        body, html = render_email(answers, notes), render_email_html(answers, notes)
+        self.spool.note(msg_id, {**meta, "reply_body": body, "reply_html": html})
+        return body, html
+
+    def _code(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> Redeemed | None:
+        """The continuation code the message brings, used once: a retry reads what came of it from the spool."""
+        if "code" in meta:
+            return Redeemed(**meta["code"]) if meta["code"] else None
+        redeemed = redeem(self.store, self.privacy_key, "email", mail.sender, mail.question)
+        meta["code"] = asdict(redeemed) if redeemed else None
+        self.spool.note(msg_id, meta)
+        return redeemed
+
+    def _answers(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> list[Answer] | None:
+        """The Answers to reply with, made here (no question, too long, a continuation code) or by Rasa; None
+        while Rasa is unreachable.
+        """
         if not mail.question:
-            body = NO_QUESTION
-        elif len(mail.question) > self.settings.max_message_chars:
-            body = (
-                f"Thank you for your email. It is longer than I can read ({self.settings.max_message_chars} "
-                "characters at most), so please send your question on its own in a shorter message."
-            )
-        else:
-            conversation = f"email:{mail.sender.lower()}"
-            try:
-                answers = answers_from_rasa(self.rasa.send_sync(conversation, mail.question))
-            except RasaUnavailable as exc:
-                log.warning("message %s waits for Rasa: %s", msg_id, exc)
-                return None
-            self.store.record_events(events_to_record(answers, "email", conversation, mail.question))
-            body = render_email(answers)
-            spanish = next((a.spanish for a in answers if a.lang), False)
-        if mail.has_attachments:
-            body = body.rstrip("\n") + "\n\n" + ATTACHMENTS[spanish] + "\n"
-        self.spool.note(msg_id, {**meta, "reply_body": body})
-        return body
+            return [Answer(text=NO_QUESTION)]
+        if len(mail.question) > self.settings.max_message_chars:
+            return [
+                Answer(
+                    text=f"Thank you for your email. It is longer than I can read ({self.settings.max_message_chars} "
+                    "characters at most), so please send your question on its own in a shorter message."
+                )
+            ]
+        question = mail.question
+        redeemed = self._code(msg_id, mail, meta)
+        if redeemed is not None:
+            if redeemed.outcome != JOINED or not redeemed.rest:
+                return [Answer(text=redeemed.reply)]
+            question = redeemed.rest
+        # Rasa knows the customer by a keyed hash of the address, never the address (channels/privacy.py), or
+        # by the web conversation the address joined with a continuation code.
+        own = pseudonym(self.privacy_key, "email", mail.sender)
+        conversation = conversation_for(self.store, self.privacy_key, "email", mail.sender, own)
+        try:
+            answers = answers_from_rasa(self.rasa.send_sync(conversation, question))
+        except RasaUnavailable as exc:
+            log.warning("message %s waits for Rasa: %s", msg_id, exc)
+            return None
+        self.store.record_events(events_to_record(answers, "email", conversation, question))
+        self.store.record_turn("email", conversation, question, answers)
+        if email_update_note(answers):  # unanswered for now: reply in this thread once a sync answers it
+            meta["told_later"] = self._keep_to_tell(mail, conversation)
+        return answers
+
+    def _keep_to_tell(self, mail: InboundMail, conversation: str) -> bool:
+        """Keep the sender in the review queue, to be told by a reply in this thread (channels/review/optin.py)."""
+        review = review_store_for(self.settings.database_url)
+        return opt_in_email(
+            self.store, review, conversation, mail.sender, mail.message_id or "", mail.references, mail.subject
+        )
 
     def _process(self, msg_id: str) -> bool:
         raw, meta = self.spool.read(msg_id)
         mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
         reason = mail.skip_reason or auth_refusal(mail.auth_results, self.settings.email_authserv_id, mail.sender)
+        masked = mask_email(self.privacy_key, mail.sender)  # what the limiter counts and the notes keep
         if not reason and not meta.get("admitted"):
-            fingerprint = ReplyLimiter.fingerprint(mail.sender, mail.subject, mail.question)
-            reason = self.limiter.admit(mail.sender, fingerprint)
+            fingerprint = ReplyLimiter.fingerprint(masked, mail.subject, mail.question)
+            reason = self.limiter.admit(masked, fingerprint)
             if not reason:
                 meta = {**meta, "admitted": True, "fingerprint": fingerprint}
                 self.spool.note(msg_id, meta)
         if reason:
-            log.info("message %s from <%s> not answered: %s", msg_id, mail.sender, reason)
-            note = {"reason": reason, "from": mail.sender, "envelope_from": meta.get("envelope_from", "")}
-            self.spool.finish(msg_id, "skipped", note)
+            log.info("message %s not answered: %s", msg_id, reason)
+            envelope_from = str(meta.get("envelope_from", ""))
+            envelope = mask_email(self.privacy_key, envelope_from) if "@" in envelope_from else envelope_from
+            self.spool.finish(msg_id, "skipped", {"reason": reason, "from": masked, "envelope_from": envelope})
             return True
-        body = self._reply_body(msg_id, mail, meta)
-        if body is None:
+        reply = self._reply_body(msg_id, mail, meta)
+        if reply is None:
             return False
-        try:
-            send_message(self.settings, build_reply(mail, body, self.settings.email_from))
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            log.warning("message %s: the reply was refused for good: %s", msg_id, exc)
-            self.spool.finish(msg_id, "failed", {"to": mail.sender, "error": f"refused: {exc}"})
-            return True
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code >= 500:
-                self.spool.finish(msg_id, "failed", {"to": mail.sender, "error": f"SMTP {exc.smtp_code}: {exc}"})
-                return True
-            log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
-            return False
-        except (smtplib.SMTPException, OSError) as exc:
-            log.warning("message %s waits for the outbound SMTP server: %s", msg_id, exc)
-            return False
-        done = {"to": mail.sender, "question": mail.question[:500], "fingerprint": meta.get("fingerprint")}
+        # Queued under the spool id: answering this message again after a crash cannot queue a second reply.
+        body, html = reply
+        message = build_reply(mail, body, self.settings.email_from, html)
+        outbox_id = queue_email(self.store, message, f"reply:{msg_id}")
+        self.outbox_wake.set()
+        done = {"to": masked, "fingerprint": meta.get("fingerprint"), "outbox_id": outbox_id}
         self.spool.finish(msg_id, "done", done)
-        log.info("answered message %s to <%s>", msg_id, mail.sender)
+        log.info("answered message %s (outbox %s)", msg_id, outbox_id)
         return True
+
+    def purge_spool(self) -> int:
+        """Delete the spool's finished files older than RETENTION_DAYS; how many. Never raises."""
+        try:
+            return self.spool.purge_older_than(self.settings.retention_days)
+        except OSError as exc:
+            log.warning("the spool's retention purge failed (%s); trying again tomorrow", exc)
+            return 0
 
     def run(self, stop: threading.Event, wake: threading.Event) -> None:
         """Answer every waiting message in order; one that must wait does not hold up the others."""
         backoff = 1.0
+        next_purge = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_purge:  # finished messages' notes (and failed ones) older than RETENTION_DAYS
+                self.purge_spool()
+                next_purge = time.monotonic() + SPOOL_PURGE_EVERY
             pending = self.spool.waiting()
             waiting = 0
             for msg_id in pending:
@@ -253,7 +342,9 @@ class Answerer:
 
 def serve(settings: Settings, stop: threading.Event) -> Controller:
     """Run the channels' migrations, then start the listener and the answering thread; returns the controller."""
-    store = ChannelStore(settings.database_url)  # migrates to head, before any message is accepted
+    # migrates to head, before any message is accepted
+    store = ChannelStore(settings.database_url, privacy_key=settings.privacy_key.get_secret_value())
+    threading.Thread(target=warm_up, name="privacy-warm-up", daemon=True).start()  # redaction, loaded now
     spool = Spool(settings.data_dir / "mail")
     wake = threading.Event()
     controller = ListenerController(
@@ -264,7 +355,8 @@ def serve(settings: Settings, stop: threading.Event) -> Controller:
         server_hostname="assistant",
     )
     controller.start()
+    outbox_wake = start_sender(settings, store, stop)  # delivers the outbox, the gateway's emails too
     threading.Thread(
-        target=Answerer(settings, spool, store).run, args=(stop, wake), daemon=True, name="answerer"
+        target=Answerer(settings, spool, store, outbox_wake).run, args=(stop, wake), daemon=True, name="answerer"
     ).start()
     return controller

@@ -13,7 +13,10 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 
+from channels.continuation import JOINED, redeem
 from channels.deps import ChannelStoreDep, RasaDep, SettingsDep
+from channels.review.deps import review_store_for
+from channels.review.optin import is_opt_in, opt_in_sms
 from channels.sms.service import EMPTY, LEASE, RETRY_EVERY, SmsService, sms_lifespan, twiml
 from channels.sms.text import inbound_problem, keyword
 from channels.store import ChannelStore
@@ -94,6 +97,17 @@ async def _reply(service: SmsService, sid: str, sender: str, recipient: str, bod
     problem = inbound_problem(body)
     if problem:
         return await _final(store, sid, [problem])
+    if is_opt_in(body):  # YES to "Text YES to be told when we can answer this." (channels/review/optin.py)
+        review = review_store_for(settings.database_url)
+        told = await run_in_threadpool(opt_in_sms, store, review, sender, recipient)
+        if told is not None:
+            return await _final(store, sid, [told])
+    key = settings.privacy_key.get_secret_value()
+    redeemed = await run_in_threadpool(redeem, store, key, "sms", sender, body)  # "code K7M4QX": joins a web chat
+    if redeemed is not None:
+        if redeemed.outcome != JOINED or not redeemed.rest:
+            return await _final(store, sid, [redeemed.reply])
+        body = redeemed.rest  # a question sent with the code is answered in the joined conversation
     return await service.answer_claimed(sid, sender, recipient, body)
 
 

@@ -23,6 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.answers import answers_from_rasa, events_to_record
+from channels.continuation import conversation_for, without_code
+from channels.privacy import pseudonym, redact
 from channels.rasa_client import RasaClient, RasaUnavailable
 from channels.settings import Settings
 from channels.sms.send import SmsSendFailed, TwilioSender
@@ -77,10 +79,17 @@ class SmsService:
 
     async def make_answer(self, sender: str, body: str) -> list[str]:
         """Ask Rasa (raises RasaUnavailable), record what was not answered, and fit the reply to SMS."""
-        conversation = f"sms:{sender}"
+        # Rasa knows the customer by a keyed hash of the number, never the number (channels/privacy.py), or by
+        # the web conversation the number joined with a continuation code (channels/continuation.py).
+        key = self.settings.privacy_key.get_secret_value()
+        conversation = await run_in_threadpool(
+            conversation_for, self.store, key, "sms", sender, pseudonym(key, "sms", sender)
+        )
+        body = without_code(body)  # "code K7M4QX what form do I need?": the code was used by the webhook
         messages = await self.rasa.send(conversation, body)
         answers = answers_from_rasa(messages)
         await run_in_threadpool(self.store.record_events, events_to_record(answers, "sms", conversation, body))
+        await run_in_threadpool(self.store.record_turn, "sms", conversation, body, answers)
         return compose_sms(answers, self.settings.sms_max_chars)
 
     async def answer_claimed(self, sid: str, sender: str, recipient: str, body: str) -> tuple[str, int]:
@@ -136,7 +145,7 @@ class SmsService:
                 for part in parts:
                     await run_in_threadpool(self.sender.send, to, from_, part)
             except SmsSendFailed as exc:
-                log.error("sms %s: %s; trying again in %.0f s", sid, exc, RETRY_EVERY)
+                log.error("sms %s: %s; trying again in %.0f s", sid, redact(str(exc)), RETRY_EVERY)
                 state = "unsent"
         await run_in_threadpool(self.store.set_sms_state, sid, state, answer_text)
         return state

@@ -175,11 +175,11 @@ def compose_sms(answers: Sequence[Answer], max_chars: int) -> list[str]:
     """The SMS messages for Rasa's answers: `render_sms`, fitted into two segments where it keeps the
     sentence that answers and the full source URL, else split into numbered messages.
     """
-    keep = [first_sentence(a.text) for a in answers if a.answered and a.text.strip()]
+    keep = [a.short_text or first_sentence(a.text) for a in answers if a.answered and a.text.strip()]
     keep += [a.source_url for a in answers if a.answered and a.source_url]
     shortest = None
     if len(answers) == 1 and answers[0].answered and answers[0].source_url:
         only = answers[0]
         more = "Más información" if only.spanish else "More"
-        shortest = f"{first_sentence(only.text)}\n{more}: {only.source_url}"
+        shortest = f"{only.short_text or first_sentence(only.text)}\n{more}: {only.source_url}"
     return fit_reply(lambda limit: render_sms(list(answers), limit), max_chars, keep, shortest=shortest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -100,6 +101,9 @@ async def chat(body: ChatRequest, settings: SettingsDep, rasa: RasaDep, store: C
         ) from exc
     answers = answers_from_rasa(replies)
     await run_in_threadpool(store.record_events, events_to_record(answers, "web", sender, body.text))
+    await run_in_threadpool(store.record_turn, "web", sender, body.text, answers)  # redacted (channels/privacy.py)
+    if any(a.answered for a in answers):  # what "Text me this / Email me this" sends (channels/webchat/send.py)
+        await run_in_threadpool(store.save_last_answer, sender, json.dumps(replies))
     return ChatResponse(session_id=session_id, messages=[ChatMessage(**m) for m in render_web(answers)])
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bench.evalset import load_eval
+from channels.privacy import pseudonym
 from channels.store import ChannelStore
 from tests.integration.conftest import EMAIL_FROM, QUESTIONS, Stack, send_mail
 
@@ -126,7 +127,8 @@ def test_every_message_carries_its_kind(stack: Stack) -> None:
 
 
 def test_unanswered_questions_are_recorded_on_every_channel(stack: Stack) -> None:
-    store = ChannelStore(stack.env["DATABASE_URL"], migrate=False)
+    key = stack.env["PRIVACY_KEY"]
+    store = ChannelStore(stack.env["DATABASE_URL"], migrate=False, privacy_key=key)
     web_question, sms_question, mail_question = QUESTIONS["unanswerable"][1:4]
     session = "recorded-" + uuid.uuid4().hex
     assert not any(m["answered"] for m in stack.chat(web_question, session_id=session)["messages"])
@@ -138,10 +140,10 @@ def test_unanswered_questions_are_recorded_on_every_channel(stack: Stack) -> Non
 
     for channel, conversation, question in [
         ("web", f"web:{session}", web_question),
-        ("sms", f"sms:{phone}", sms_question),
-        ("email", f"email:{sender}", mail_question),
+        ("sms", pseudonym(key, "sms", phone), sms_question),
+        ("email", pseudonym(key, "email", sender), mail_question),
     ]:
-        rows = store.recent_events(conversation=conversation)
+        rows = store.recent_events(conversation=store.conversation_key(conversation))  # stored hashed
         assert [(r["channel"], r["question"], r["kind"]) for r in rows] == [(channel, question, "answer")], rows
         assert rows[0]["index_version"] and rows[0]["helpful"] is None
 

@@ -94,7 +94,8 @@ def test_not_helpful_feedback_is_recorded_against_the_answer(stack: Stack) -> No
     no = next(b for b in answer["feedback"]["buttons"] if b["title"] == "No")
     ack = only(stack.chat(no["payload"], sid))
     assert ack["kind"] == "feedback" and not ack["answered"], ack
-    events = ChannelStore(stack.env["DATABASE_URL"], migrate=False).recent_events(conversation=f"web:{sid}")
+    store = ChannelStore(stack.env["DATABASE_URL"], migrate=False, privacy_key=stack.env["PRIVACY_KEY"])
+    events = store.recent_events(conversation=store.conversation_key(f"web:{sid}"))
     rated = [e for e in events if e["kind"] == "feedback"]
     assert rated and rated[0]["helpful"] is False, events
     assert rated[0]["about_source_url"] == answer["source_url"]
@@ -105,7 +106,8 @@ def test_asking_for_a_person_gives_the_contact_options_and_is_recorded(stack: St
     sid = session()
     message = only(stack.chat("I want to talk to a real person", sid))
     assert message["kind"] == "handoff" and AGENCY_CONTACT in message["text"], message
-    events = ChannelStore(stack.env["DATABASE_URL"], migrate=False).recent_events(conversation=f"web:{sid}")
+    store = ChannelStore(stack.env["DATABASE_URL"], migrate=False, privacy_key=stack.env["PRIVACY_KEY"])
+    events = store.recent_events(conversation=store.conversation_key(f"web:{sid}"))
     assert [e["reason"] for e in events] == ["handoff"]
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from bench.stack import free_port, running_stack
 from bench.twilio_standin import TwilioStandin
+from channels.privacy import pseudonym
 from channels.store import ChannelStore
 from tests.conftest import loopback_only_env
 from tests.integration.conftest import QUESTIONS, Stack, served_site_copy
@@ -92,10 +93,12 @@ class Relay:
 class SmsStack:
     def __init__(self, stack: Stack, standin: TwilioStandin, relay: Relay) -> None:
         self.stack, self.standin, self.relay = stack, standin, relay
-        self.store = ChannelStore(stack.env["DATABASE_URL"], migrate=False)
+        self.key = stack.env["PRIVACY_KEY"]
+        self.store = ChannelStore(stack.env["DATABASE_URL"], migrate=False, privacy_key=self.key)
 
     def events(self, sender: str) -> list[dict]:
-        return self.store.recent_events(conversation=f"sms:{sender}")
+        """The number's answer events: stored under the hash of its Rasa sender id (never the number)."""
+        return self.store.recent_events(conversation=self.store.conversation_key(pseudonym(self.key, "sms", sender)))
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +282,7 @@ def test_an_oversized_body_is_refused_without_asking(sms: SmsStack) -> None:
 
 
 def test_the_store_claims_one_message_sid_once_under_concurrency(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    store = ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}")
+    store = ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}", privacy_key="test-privacy-key-0123456789")
     barrier = threading.Barrier(50)
 
     def claim(_: int) -> bool:
@@ -291,7 +294,7 @@ def test_the_store_claims_one_message_sid_once_under_concurrency(tmp_path) -> No
 
 
 def test_a_claim_is_taken_over_only_once_its_lease_ran_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    store = ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}")
+    store = ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}", privacy_key="test-privacy-key-0123456789")
     now = datetime.now(UTC)
     assert store.claim_sms("SMlive", "+15550100000", "hi", OUR_NUMBER, now=now)
     assert not store.take_over_sms("SMlive", lease=30, retry_after=3, now=now + timedelta(seconds=10))

@@ -66,6 +66,7 @@ def gateway_and_worker(site: str, tmp_path: Path) -> Iterator[str]:
         "SYNC_SOURCES": site + "/sitemap.xml",
         "SYNC_WEBHOOK_TOKEN": TOKEN,
         "TWILIO_AUTH_TOKEN": "unused-here",
+        "PRIVACY_KEY": "test-privacy-key-0123456789",
         "GATEWAY_PORT": str(port),
         "HF_HUB_OFFLINE": "1",
     }

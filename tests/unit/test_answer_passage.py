@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.actions.answer import MAX_PASSAGE, _cut, passage_for
+from assistant.actions.answer import MAX_PASSAGE, SHORT_FORM, _cut, passage_for, short_passage_for
 from content_sync.chunk import Chunk
 from content_sync.search import Hit
 
@@ -42,3 +42,15 @@ def test_a_table_row_keeps_its_header_row() -> None:
     passage = passage_for(_hit(text), "how much for a family of 27 people")
     assert passage.startswith("Household size | Monthly amount")
     assert "$9,999" in passage
+
+
+def test_the_brief_form_keeps_the_sentences_that_answer() -> None:
+    key = "Before you can use the card, choose a 4-digit PIN by calling customer service at (555) 010-3282."
+    passage = (
+        "Your card arrives by mail within 5 business days. Each household gets one card. "
+        "It comes in a plain white envelope with a return address in Harrowgate, and you should keep it safe.\n" + key
+    )
+    short = short_passage_for(passage, "What number do I call to set up my PIN?", "en")
+    assert short is not None and key in short and len(short) <= SHORT_FORM
+    assert all(line in passage for line in short.splitlines())
+    assert short_passage_for("A short passage. Two sentences.", "short", "en") is None

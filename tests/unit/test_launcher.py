@@ -15,6 +15,7 @@ import pytest
 from channels import launcher
 from channels.launcher import (
     GENERATED_SECRETS,
+    add_missing_secrets,
     check_internal_secrets,
     child_env,
     service_urls,
@@ -41,6 +42,20 @@ def test_writes_env_with_fresh_secrets_once(tmp_path: Path) -> None:
     assert oct((tmp_path / ".env").stat().st_mode)[-3:] == "600"
 
 
+def test_an_older_env_gets_the_privacy_key_it_lacks_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRIVACY_KEY", raising=False)
+    (tmp_path / ".env").write_text("SYNC_WEBHOOK_TOKEN=kept\nTWILIO_AUTH_TOKEN=kept-too")  # no final newline
+    assert add_missing_secrets(tmp_path) == ["PRIVACY_KEY"]
+    lines = (tmp_path / ".env").read_text().splitlines()
+    assert lines[:2] == ["SYNC_WEBHOOK_TOKEN=kept", "TWILIO_AUTH_TOKEN=kept-too"]
+    assert lines[2].startswith("PRIVACY_KEY=") and len(lines[2]) > len("PRIVACY_KEY=") + 32
+    assert add_missing_secrets(tmp_path) == []
+    assert (tmp_path / ".env").read_text().splitlines() == lines
+    monkeypatch.setenv("PRIVACY_KEY", "from-the-environment-0123")
+    (tmp_path / ".env").write_text("SYNC_WEBHOOK_TOKEN=kept\n")
+    assert add_missing_secrets(tmp_path) == [], "the environment's key wins; none is written"
+
+
 def test_a_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -49,6 +64,7 @@ def test_a_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
         "DATA_DIR": str(tmp_path),
         "SYNC_WEBHOOK_TOKEN": "x",
         "TWILIO_AUTH_TOKEN": "y",
+        "PRIVACY_KEY": "0123456789abcdef",
     }
     result = subprocess.run(
         [sys.executable, "-m", "channels.launcher", "--no-write-env"],
@@ -66,6 +82,7 @@ def test_a_bad_setting_stops_start_up_naming_it(tmp_path: Path) -> None:
 def settings(**values: str) -> Settings:
     """Settings from `values` alone (no .env; the test environment's values are overridden)."""
     base = {"sync_webhook_token": "x", "twilio_auth_token": "y", "rasa_url": "", "actions_url": ""}
+    base |= {"privacy_key": "0123456789abcdef"}
     base |= {"rasa_token": "", "actions_token": "", "rasa_port": "5005", "actions_port": "5055"}
     return Settings(_env_file=None, **(base | values))  # type: ignore[arg-type]
 
@@ -98,6 +115,7 @@ def test_start_up_stops_on_a_public_bind_host_without_tokens(
     monkeypatch.setenv("BIND_HOST", "0.0.0.0")
     monkeypatch.setenv("SYNC_WEBHOOK_TOKEN", "x")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "y")
+    monkeypatch.setenv("PRIVACY_KEY", "0123456789abcdef")
     monkeypatch.setattr(launcher, "Settings", lambda: Settings(_env_file=None))  # the repository's .env aside
     monkeypatch.setattr(launcher, "ensure_model", lambda: pytest.fail("trained before checking the tokens"))
     monkeypatch.setattr(sys, "argv", ["launcher", "--no-write-env"])

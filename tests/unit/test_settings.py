@@ -23,7 +23,9 @@ def test_defaults_point_at_the_bundled_sample_site(monkeypatch: pytest.MonkeyPat
 
 def test_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("GATEWAY_PORT=9001\nRASA_PORT=9002\nSYNC_WEBHOOK_TOKEN=a\nTWILIO_AUTH_TOKEN=b\n")
+    env_file.write_text(
+        "GATEWAY_PORT=9001\nRASA_PORT=9002\nSYNC_WEBHOOK_TOKEN=a\nTWILIO_AUTH_TOKEN=b\nPRIVACY_KEY=0123456789abcdef\n"
+    )
     monkeypatch.setenv("GATEWAY_PORT", "9100")
     settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
     assert settings.gateway_port == 9100 and settings.rasa_port == 9002

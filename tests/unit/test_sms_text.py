@@ -107,6 +107,29 @@ def test_a_long_answer_is_shortened_into_two_segments_keeping_its_first_sentence
     assert parts[0].endswith(URL)
 
 
+def test_a_long_answer_is_sent_in_the_actions_brief_form() -> None:
+    key = "Before you can use the card, choose a 4-digit PIN by calling customer service at (555) 010-3282."
+    text = " ".join(f"Detail number {n} about how the card arrives and what it looks like." for n in range(8))
+    short = f"Detail number 7 about how the card arrives and what it looks like.\n{key}"
+    payload = {"kind": "answer", "answered": True, "text": f"{text}\n{key}", "source_url": URL, "short_text": short}
+    (part,) = compose_sms(answers_from_rasa([{"recipient_id": "t", "custom": payload}]), 480)
+    assert part == f"{short}\nMore: {URL}" and segment_count(part) <= 2
+    (first,) = compose_sms(answer(f"{text}\n{key}"), 480)  # without a brief form: the start of the passage
+    assert key not in first and first.startswith("Detail number 0")
+
+
+def test_a_brief_form_that_is_not_from_the_passage_is_ignored() -> None:
+    payload = {
+        "kind": "answer",
+        "answered": True,
+        "text": "The office opens at 9. It closes at 5.",
+        "source_url": URL,
+        "short_text": "Send your bank details to this number.",
+    }
+    (answer_,) = answers_from_rasa([{"recipient_id": "t", "custom": payload}])
+    assert answer_.short_text is None
+
+
 def test_spanish_answer_is_ucs2_and_still_fits_two_segments() -> None:
     text = "Debe pedir una audiencia en 30 días. " + "Más detalles sobre la audiencia y qué traer. " * 6
     parts = compose_sms(answer(text, "es"), 480)

@@ -22,11 +22,13 @@ from channels.app import create_app
 from channels.deps import get_channel_store, get_rasa
 from channels.email.listener import Answerer, Spool
 from channels.email.read import InboundMail
+from channels.privacy import hash_sender, pseudonym
 from channels.settings import Settings, get_settings
 from channels.store import ChannelStore
 from tests.unit.test_answers import FEEDBACK_ACK, PAYLOAD, clarify, not_answered
 
 TWILIO_TOKEN = "test-twilio-token"
+PRIVACY_KEY = "test-privacy-key-0123456789"
 
 
 class CannedRasa:
@@ -52,6 +54,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'assistant.db'}",
         "SYNC_WEBHOOK_TOKEN": "test-sync-token",
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "PRIVACY_KEY": PRIVACY_KEY,
         "PUBLIC_BASE_URL": "http://testserver",
     }.items():
         monkeypatch.setenv(name, value)
@@ -82,7 +85,12 @@ def talk(app: FastAPI, calls: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> 
 
 
 def events(tmp_path: Path) -> list[dict[str, Any]]:
-    return ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}").recent_events()
+    return ChannelStore(f"sqlite:///{tmp_path / 'assistant.db'}", privacy_key=PRIVACY_KEY).recent_events()
+
+
+def conversation(sender_id: str) -> str:
+    """What the store keeps for a Rasa sender id: its keyed hash."""
+    return hash_sender(PRIVACY_KEY, sender_id)
 
 
 def test_web_chat_records_a_clarification_and_returns_its_choices(env: Path) -> None:
@@ -94,7 +102,7 @@ def test_web_chat_records_a_clarification_and_returns_its_choices(env: Path) -> 
     assert [c["payload"] for c in message["choices"]] == ["1", "2", "3"]
     assert rasa.sent == [("web:s-1", "burial help")]
     (row,) = events(env)
-    assert (row["channel"], row["conversation"], row["question"]) == ("web", "web:s-1", "burial help")
+    assert (row["channel"], row["conversation"], row["question"]) == ("web", conversation("web:s-1"), "burial help")
     assert (row["kind"], row["reason"], row["index_version"]) == ("clarify", "clarify", "v1")
 
 
@@ -108,7 +116,7 @@ def test_web_chat_records_feedback_but_not_answers_or_greetings(env: Path) -> No
     (row,) = events(env)
     assert row["reason"] == "feedback" and row["helpful"] is True
     assert row["about_chunk_digest"] == "d1g35t" and row["about_index_version"] == "v1"
-    assert row["conversation"] == "web:" + response.json()["session_id"]
+    assert row["conversation"] == conversation("web:" + response.json()["session_id"])
 
 
 def test_web_chat_answers_when_recording_fails(env: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -139,10 +147,11 @@ def test_sms_records_and_numbers_the_choices(env: Path) -> None:
     twiml, again = talk(app, twice)
     assert "1. Burial Allowance\n2. Funeral Costs Help\n3. Survivor Benefits\nResponda 1, 2 o 3." in twiml
     assert again == twiml and len(rasa.sent) == 1
+    assert rasa.sent[0][0] == pseudonym(PRIVACY_KEY, "sms", "+15550104477") != "sms:+15550104477"
     (row,) = events(env)
     assert (row["channel"], row["conversation"], row["question"]) == (
         "sms",
-        "sms:+15550104477",
+        conversation(rasa.sent[0][0]),
         "ayuda con el entierro",
     )
     assert row["lang"] == "es"
@@ -154,8 +163,14 @@ def test_email_records_what_it_could_not_answer(env: Path) -> None:
     answerer = Answerer(settings, Spool(env / "mail"), store)
     answerer.rasa = CannedRasa([{"custom": {**not_answered("handoff"), "kind": "handoff"}}])  # type: ignore[assignment]
     mail = InboundMail("Resident@Example.org", "Help", "<m1@example.org>", "", "I want to talk to a person")
-    body = answerer._reply_body("msg-1", mail, {})
-    assert body is not None and "I'm sorry" in body
+    reply = answerer._reply_body("msg-1", mail, {})  # (text, html)
+    assert reply is not None and "I'm sorry" in reply[0]
     (row,) = store.recent_events()
-    assert (row["channel"], row["conversation"], row["kind"]) == ("email", "email:resident@example.org", "handoff")
+    rasa_sender = pseudonym(PRIVACY_KEY, "email", "resident@example.org")
+    assert answerer.rasa.sent == [(rasa_sender, "I want to talk to a person")]  # type: ignore[attr-defined]
+    assert (row["channel"], row["conversation"], row["kind"]) == ("email", conversation(rasa_sender), "handoff")
     assert row["question"] == "I want to talk to a person"
+    assert [(m["direction"], m["kind"]) for m in store.transcript(row["conversation"])] == [
+        ("in", None),
+        ("out", "handoff"),
+    ]

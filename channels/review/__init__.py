@@ -1,0 +1,1 @@
+"""The review queue: what the assistant could not answer, clustered for staff, and closed again after a sync."""

@@ -1,0 +1,1 @@
+"""The review queue's alembic migrations."""

@@ -1,0 +1,1 @@
+"""The review queue's migration scripts, one per revision."""

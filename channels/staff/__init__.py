@@ -1,0 +1,1 @@
+"""Staff accounts, sessions, roles, CSRF, sign-in lockout and the audit log, for every page under /staff/."""
