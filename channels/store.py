@@ -1,40 +1,34 @@
-"""The channels' database tables: the only channels code that touches the database.
+"""The channels' database tables: the only code of the channels package that touches the database (its staff/
+and review/ subpackages have stores and migration chains of their own).
 
 The schema is kept by the alembic migrations in `channels/migrations/`, with their own version table
 (`channels_alembic_version`) so other packages can keep theirs in the same database. `upgrade_database` runs
-them to head; `ChannelStore` calls it when it is made, which is when the gateway and the email listener start.
-Several processes may start at once: on SQLite they take turns through a lock file beside the database, and
-anywhere a failed upgrade is forgiven when the schema turns out to be at head (another process won the race).
+them to head (channels/migrate.py); `ChannelStore` calls it when it is made, which is when the gateway and the
+email listener start. Several processes may start at once: on SQLite they take turns through a lock file beside
+the database, and anywhere a failed upgrade is forgiven when the schema turns out to be at head.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from channels.answers import Answer, AnswerEvent
+from channels.migrate import MigrationChain
 from channels.privacy import customer_hash, hash_sender, redact
 from content_sync.jobs import get_engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "channels_alembic_version"
-RACE_WAIT = 15.0  # seconds a process that lost a migration race waits for the winner to reach head
 
 metadata = sa.MetaData()
 
@@ -280,65 +274,22 @@ conversation_links = sa.Table(
 `conversation` instead of "sms:<number>" / "email:<address>" (`party`), until the link is older than its TTL."""
 
 
-def _sqlite_file(database_url: str) -> Path | None:
-    url = sa.engine.make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)
-
-
-@contextmanager
-def _migration_lock(database_url: str) -> Iterator[None]:
-    """On a SQLite file, one process at a time migrates: an exclusive lock on `<file>.migrate.lock`."""
-    path = _sqlite_file(database_url)
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.migrate.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
+CHAIN = MigrationChain("channels", MIGRATIONS, VERSION_TABLE)
 
 
 def head_revision() -> str | None:
     """The newest migration's revision id."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return CHAIN.head()
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None before the first migration)."""
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+    return CHAIN.current(engine)
 
 
 def upgrade_database(database_url: str) -> None:
-    """Run the channels' migrations up to head. A no-op when already there; safe when processes race."""
-    engine = get_engine(database_url)
-    with _migration_lock(database_url):
-        try:
-            config = _alembic_config()
-            with engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-        except sa.exc.DBAPIError:
-            # Another process (one the lock does not reach: another host on a shared database) is migrating
-            # too, and made a table first. Its upgrade is fine once the schema reaches head.
-            deadline = time.monotonic() + RACE_WAIT
-            while current_revision(engine) != head_revision():
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-            log.info("another process migrated the channels' tables first; they are at head")
+    """Run this package's migrations up to head (channels/migrate.py: one at a time, safe when hosts race)."""
+    CHAIN.upgrade(database_url)
 
 
 def _is_hash(value: str) -> bool:

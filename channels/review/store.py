@@ -12,12 +12,9 @@ The queue never reads `answer_events` itself: `channels.review.ingest` reads it 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,12 +22,9 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from channels.migrate import MigrationChain
 from channels.review.cluster import THRESHOLD, Centroid, from_bytes, nearest, to_bytes
 from channels.review.tables import (
     review_clusters,
@@ -45,7 +39,6 @@ from content_sync.jobs import get_engine
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "review_alembic_version"
-RACE_WAIT = 15.0  # seconds a process that lost a migration race waits for the winner to reach head
 SYSTEM = "assistant"  # the author of the notes the queue writes itself
 RETRY_FIRST = 10.0  # seconds before a notice that could not be sent is tried again; doubles each time
 RETRY_MAX = 3600.0
@@ -183,64 +176,22 @@ def _maybe_utc(value: datetime | None) -> datetime | None:
     return _utc(value) if value is not None else None
 
 
-def _sqlite_file(database_url: str) -> Path | None:
-    url = sa.engine.make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)
-
-
-@contextmanager
-def _migration_lock(database_url: str) -> Iterator[None]:
-    """On a SQLite file, one process at a time migrates the review tables: a lock on `<file>.review-migrate.lock`."""
-    path = _sqlite_file(database_url)
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.review-migrate.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
+CHAIN = MigrationChain("review", MIGRATIONS, VERSION_TABLE)
 
 
 def head_revision() -> str | None:
-    """The newest review migration's revision id."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    """The newest migration's revision id."""
+    return CHAIN.head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the review tables are at (None before the first migration)."""
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+    """The revision the database is at (None before the first migration)."""
+    return CHAIN.current(engine)
 
 
 def upgrade_database(database_url: str) -> None:
-    """Run the review migrations up to head. A no-op when already there; safe when processes race."""
-    engine = get_engine(database_url)
-    with _migration_lock(database_url):
-        try:
-            config = _alembic_config()
-            with engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-        except sa.exc.DBAPIError:
-            # Another process the lock does not reach (another host on a shared database) made a table first.
-            deadline = time.monotonic() + RACE_WAIT
-            while current_revision(engine) != head_revision():
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-            log.info("another process migrated the review tables first; they are at head")
+    """Run this package's migrations up to head (channels/migrate.py: one at a time, safe when hosts race)."""
+    CHAIN.upgrade(database_url)
 
 
 def _item(row: RowMapping) -> Item:

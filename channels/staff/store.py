@@ -12,33 +12,24 @@ Other staff packages write to the audit log through `StaffStore.record_audit` (o
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from channels.migrate import MigrationChain
 from content_sync.jobs import get_engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "staff_alembic_version"
-RACE_WAIT = 15.0  # seconds a process that lost a migration race waits for the winner to reach head
 # alembic's `context` and `op` are process-wide proxies: two threads migrating at once would run each other's
 # statements on the wrong connection (a deadlock on PostgreSQL). Threads take turns; processes race as above.
-_MIGRATING = threading.Lock()
 ROLES = ("reviewer", "editor", "admin")  # each can do everything the ones before it can
 
 metadata = sa.MetaData()
@@ -180,64 +171,22 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _sqlite_file(database_url: str) -> Path | None:
-    url = sa.engine.make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)
-
-
-@contextmanager
-def _migration_lock(database_url: str) -> Iterator[None]:
-    """On a SQLite file, one process at a time migrates the staff tables: a lock on `<file>.staff-migrate.lock`."""
-    path = _sqlite_file(database_url)
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.staff-migrate.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
+CHAIN = MigrationChain("staff", MIGRATIONS, VERSION_TABLE)
 
 
 def head_revision() -> str | None:
-    """The newest staff migration's revision id."""
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    """The newest migration's revision id."""
+    return CHAIN.head()
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the staff tables are at (None before the first migration)."""
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+    """The revision the database is at (None before the first migration)."""
+    return CHAIN.current(engine)
 
 
 def upgrade_database(database_url: str) -> None:
-    """Run the staff migrations up to head. A no-op when already there; safe when processes race."""
-    engine = get_engine(database_url)
-    with _MIGRATING, _migration_lock(database_url):
-        try:
-            config = _alembic_config()
-            with engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-        except sa.exc.DBAPIError:
-            # Another process the lock does not reach (another host on a shared database) made a table first.
-            deadline = time.monotonic() + RACE_WAIT
-            while current_revision(engine) != head_revision():
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-            log.info("another process migrated the staff tables first; they are at head")
+    """Run this package's migrations up to head (channels/migrate.py: one at a time, safe when hosts race)."""
+    CHAIN.upgrade(database_url)
 
 
 def _member(row: Mapping[Any, Any]) -> StaffMember:
