@@ -57,8 +57,7 @@ widget: $(WIDGET_BUILT)
 $(WIDGET)/node_modules/.package-lock.json: $(WIDGET)/package.json $(WIDGET)/package-lock.json
 	@command -v npm >/dev/null || { echo "Installing Node.js and npm from Debian (for the web chat widget)..."; \
 		apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
-	@node -e 'const v = process.versions.node; if (+v.split(".")[0] < 20) { console.error("Node.js " + v + \
-		" is too old for the web chat widget: install Node.js 20 or newer (apt-get install nodejs npm)"); process.exit(1); }'
+	@node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js " + process.versions.node + " is too old for the web chat widget: install Node.js 20 or newer (apt-get install nodejs npm)"); process.exit(1); }'
 	cd $(WIDGET) && npm ci --no-audit --no-fund
 	touch $@
 

@@ -90,6 +90,18 @@ class IndexStore:
         index = faiss.read_index(str(folder / "index.faiss"))
         return IndexVersion(version=version, index=index, chunks=chunks, pages=pages, meta=meta)
 
+    def chunk_digests(self, version: str | None = None) -> frozenset[str]:
+        """The digests of a version's passages (default: the published one), read from its chunks file alone,
+        without loading FAISS. Empty before the first publish or for a version that is not kept."""
+        version = version or self.current_version()
+        if version is None:
+            return frozenset()
+        try:
+            with (self.versions / version / "chunks.jsonl").open(encoding="utf-8") as fh:
+                return frozenset(str(json.loads(line)["digest"]) for line in fh if line.strip())
+        except FileNotFoundError:
+            return frozenset()
+
     def read_extra(self, version: str, name: str) -> bytes | None:
         """A file stored beside a version at publish (see `publish`'s `extras`), or None."""
         try:

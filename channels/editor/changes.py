@@ -2,7 +2,9 @@
 
 `top_questions` reads transcript turns (the `messages` table: customer "in" turns and the assistant's "out"
 replies, already redacted) and counts the questions by their normalised text, keeping the answer each last
-got before the sync finished. `compare_answers` lines those answers up with the same questions asked again
+got before the sync finished. `quoted_stale` finds the recent questions whose answer quoted a passage (by its
+digest) that the index serving now no longer has, and `with_stale` adds them to the questions asked again.
+`compare_answers` lines those answers up with the same questions asked again
 now (through Rasa, as the preview asks them) and with the pages the sync touched. Both are pure: the routes
 read the rows and ask Rasa.
 """
@@ -13,12 +15,13 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 NOT_QUESTIONS = ("text", "feedback")  # plain responses (greetings, thanks) and ratings: not questions
 PAGE_OUTCOMES = ("added", "changed", "deleted")
+STALE_LIMIT = 25  # questions whose quoted passage changed, asked again beside the top questions
 _SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _PAYLOAD = re.compile(r"^(/|\d{1,2}$)")  # an intent payload ("/feedback...") or a choice picked by number
@@ -63,13 +66,15 @@ class SeenAnswer:
 
 @dataclass(frozen=True)
 class TopQuestion:
-    """One question customers asked, by its normalised text: how often, and the last answer before the sync."""
+    """One question customers asked, by its normalised text: how often, and the last answer before the sync.
+    `stale_quote` is true when that answer quoted a passage the index serving now no longer has."""
 
     key: str
     question: str
     count: int
     channels: tuple[str, ...]
     before: SeenAnswer | None
+    stale_quote: bool = False
 
 
 def _aware(value: Any) -> datetime | None:
@@ -153,6 +158,72 @@ def top_questions(
         )
         for key, count in ranked
     ]
+
+
+def _seen(reply: Mapping[str, Any], at: datetime) -> SeenAnswer:
+    return SeenAnswer(
+        text=str(reply.get("text") or ""),
+        answered=bool(reply.get("answered")),
+        source_url=reply.get("source_url"),
+        index_version=reply.get("index_version"),
+        at=at,
+    )
+
+
+def quoted_stale(
+    rows: Iterable[Mapping[str, Any]],
+    digests_now: Iterable[str],
+    limit: int = STALE_LIMIT,
+    until: datetime | None = None,
+) -> list[TopQuestion]:
+    """The questions in transcript `rows` whose answer quoted a passage (its `chunk_digest`) that is not among
+    `digests_now` (the index serving now): its passage changed or was removed. One per normalised question,
+    the most recently answered first, at most `limit`; `before` is the latest such answer (at or before
+    `until` when given), `count` how many times such an answer was given, and `stale_quote` is true.
+    """
+    current = set(digests_now)
+    edge = _aware(until)
+    counts: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = {}
+    channels: dict[str, set[str]] = {}
+    latest: dict[str, tuple[datetime, int, SeenAnswer]] = {}
+    for turn, replies in _pairs(rows):
+        text = str(turn.get("text") or "").strip()
+        reply = _reply(replies)
+        if reply is None or not reply.get("answered") or not text or _PAYLOAD.match(text):
+            continue
+        quoted = reply.get("chunk_digest")
+        key = normalise_question(text)
+        at = _aware(reply.get("created_at")) or datetime.min.replace(tzinfo=UTC)
+        if not quoted or quoted in current or not key or (edge is not None and at > edge):
+            continue
+        counts[key] += 1
+        forms.setdefault(key, Counter())[text] += 1
+        channels.setdefault(key, set()).add(str(turn.get("channel") or ""))
+        order = (at, int(reply["id"]))
+        if key not in latest or order > latest[key][:2]:
+            latest[key] = (*order, _seen(reply, at))
+    ranked = sorted(latest, key=lambda k: (latest[k][:2], k), reverse=True)[:limit]
+    return [
+        TopQuestion(
+            key=key,
+            question=forms[key].most_common(1)[0][0],
+            count=counts[key],
+            channels=tuple(sorted(c for c in channels[key] if c)),
+            before=latest[key][2],
+            stale_quote=True,
+        )
+        for key in ranked
+    ]
+
+
+def with_stale(top: Iterable[TopQuestion], stale: Iterable[TopQuestion]) -> list[TopQuestion]:
+    """The questions to ask again: the top ones (marked when their quoted passage changed too), then the other
+    questions whose quoted passage changed, each once."""
+    stale_by_key = {q.key: q for q in stale}
+    merged = [replace(q, stale_quote=True) if q.key in stale_by_key else q for q in top]
+    seen = {q.key for q in merged}
+    return merged + [q for key, q in stale_by_key.items() if key not in seen]
 
 
 def _same_text(a: str, b: str) -> bool:

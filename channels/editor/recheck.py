@@ -1,4 +1,5 @@
-"""Ask the top questions again after a sync, in a background thread, and keep the result per index version.
+"""Ask the top questions (and those whose quoted passage changed) again after a sync, in a background thread,
+and keep the result per index version.
 
 One re-check is kept per (sync job, index version now serving) as a JSON file in `DATA_DIR/editor/recheck/`, so
 it survives a restart and is made once: asking again at the same index version would give the same answers.
@@ -65,6 +66,7 @@ class RecheckState:
                     "count": q.count,
                     "channels": list(q.channels),
                     "before": q.before.to_dict() if q.before else None,
+                    "stale_quote": q.stale_quote,
                 }
                 for q in self.questions
             ],
@@ -83,6 +85,7 @@ class RecheckState:
                 count=int(q["count"]),
                 channels=tuple(q.get("channels") or ()),
                 before=SeenAnswer.from_dict(q["before"]) if q.get("before") else None,
+                stale_quote=bool(q.get("stale_quote")),
             )
             for q in data.get("questions") or []
         ]

@@ -17,7 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from channels.deps import ChannelStoreDep, JobStoreDep, RasaDep, SettingsDep
-from channels.editor.changes import SeenAnswer, compare_answers, sync_pages, top_questions
+from channels.editor.changes import (
+    SeenAnswer,
+    TopQuestion,
+    compare_answers,
+    quoted_stale,
+    sync_pages,
+    top_questions,
+    with_stale,
+)
 from channels.editor.charts import draw
 from channels.editor.dashboard import PERIODS, build_dashboard
 from channels.editor.gaps import gap_stats
@@ -32,6 +40,7 @@ from channels.sms.text import segment_count
 from channels.staff.auth import AuditDep, CsrfDep, require_role, wants_html
 from channels.staff.pages import render_page
 from channels.staff.store import StaffMember
+from channels.store import ChannelStore
 from content_sync.fetch import DomainPolicy
 from content_sync.index_store import IndexStore
 from content_sync.jobs import JobStore
@@ -254,6 +263,26 @@ def _finished_at(job: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(job["finished_at"]) if job.get("finished_at") else None
 
 
+def _digests_now(settings: Settings, version: str) -> frozenset[str]:
+    """The passages' digests of the index version serving now (none before the first publish)."""
+    return IndexStore(settings.index_dir).chunk_digests(version) if version != "none" else frozenset()
+
+
+async def _questions_to_ask(
+    store: ChannelStore, settings: Settings, job: dict[str, Any], version: str
+) -> list[TopQuestion]:
+    """The top questions of the last TOP_DAYS days, plus the recent ones whose quoted passage is no longer in
+    the index serving now (changed or removed), each once."""
+    since = datetime.now(UTC) - timedelta(days=TOP_DAYS)
+    rows = await run_in_threadpool(store.messages_since, since)
+    until = _finished_at(job)
+    top = top_questions(rows, TOP_QUESTIONS, until=until)
+    if version == "none":
+        return top
+    digests = await run_in_threadpool(_digests_now, settings, version)
+    return with_stale(top, quoted_stale(rows, digests, until=until))
+
+
 @router.get("/editor/sync/{job_id}/changes")
 async def what_changed(
     request: Request,
@@ -263,7 +292,8 @@ async def what_changed(
     store: ChannelStoreDep,
     settings: SettingsDep,
 ) -> Response:
-    """The top questions of the last 30 days: their answer before this sync, and now; the pages it changed."""
+    """The top questions of the last 30 days and those whose quoted passage changed: their answer before this
+    sync, and now; the pages it changed."""
     job = await _load_job(request, jobs, job_id)
     if isinstance(job, Response):
         return job
@@ -273,9 +303,7 @@ async def what_changed(
         result = compare_answers(state.questions, state.answers, job["report"])
         top = state.questions
     else:
-        since = datetime.now(UTC) - timedelta(days=TOP_DAYS)
-        rows = await run_in_threadpool(store.messages_since, since)
-        top = top_questions(rows, TOP_QUESTIONS, until=_finished_at(job))
+        top = await _questions_to_ask(store, settings, job, version)
         result = compare_answers(top, {}, job["report"])
     context = {
         "job": job,
@@ -286,6 +314,7 @@ async def what_changed(
         "top": top,
         "pages": sync_pages(job["report"]),
         "days": TOP_DAYS,
+        "stale": [q for q in top if q.stale_quote],
     }
     return render_page(request, "staff/editor/changes.html", context)
 
@@ -302,16 +331,22 @@ async def recheck_questions(
     rasa: RasaDep,
     settings: SettingsDep,
 ) -> Response:
-    """Ask the top questions again now, in the background; the page shows progress, then the comparison."""
+    """Ask the top questions (and those whose quoted passage changed) again now, in the background; the page
+    shows progress, then the comparison."""
     job = await _load_job(request, jobs, job_id)
     if isinstance(job, Response):
         return job
     version = await run_in_threadpool(_current_version, settings)
-    since = datetime.now(UTC) - timedelta(days=TOP_DAYS)
-    rows = await run_in_threadpool(store.messages_since, since)
-    top = top_questions(rows, TOP_QUESTIONS, until=_finished_at(job))
+    top = await _questions_to_ask(store, settings, job, version)
     state = get_rechecks(str(settings.data_dir)).start(job_id, version, top, _seen_now(rasa, settings.sms_max_chars))
-    await run_in_threadpool(audit, "editor.recheck", target=job_id, index_version=version, questions=len(top))
+    await run_in_threadpool(
+        audit,
+        "editor.recheck",
+        target=job_id,
+        index_version=version,
+        questions=len(top),
+        stale_quotes=sum(q.stale_quote for q in top),
+    )
     log.info("re-check of sync job %s at %s: %s (%d questions)", job_id, version, state.status, state.total)
     return RedirectResponse(f"/staff/editor/sync/{job_id}/changes", status_code=303)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,6 +22,8 @@ from channels.app import create_app
 from channels.deps import get_channel_store, get_job_store
 from channels.settings import Settings
 from channels.staff.deps import get_staff_store
+from content_sync.chunk import Chunk
+from content_sync.index_store import IndexStore
 from content_sync.report import SyncReport
 from tests.integration.staff_support import HTML, add_staff, page_csrf, sign_in, use_staff_settings
 
@@ -182,6 +185,29 @@ def test_what_changed_lists_the_top_questions_with_the_answer_before_the_sync(
     assert "its page changed in this sync" in page.text  # the appeals page is in the report's changed list
     assert f'action="/staff/editor/sync/{job_id}/changes"' in page.text and token in page.text
     assert f"{SITE}/benefits/summer-meals.html" in page.text  # the pages the sync changed
+
+
+def test_what_changed_adds_the_questions_whose_quoted_passage_is_no_longer_served(
+    client: TestClient, settings: Settings
+) -> None:
+    signed_in(client, settings, "editor")
+    store = get_channel_store(settings)
+    served = Chunk(id="p_0", url=APPEALS, title="Appeals", headings=("Appeals",), text="Within 60 days.", digest="d60")
+    IndexStore(settings.index_dir).publish([served], np.ones((1, 4), dtype=np.float32) / 2, {APPEALS: {}}, {})
+    before = datetime.now(UTC) - timedelta(hours=1)
+    for question, digest in (("How do I appeal?", "d30"), ("When is the office open?", "d60")):
+        quoted = Answer(
+            text=f"Quoted {digest}.", answered=True, source_url=APPEALS, index_version="v1", chunk_digest=digest
+        )
+        store.record_turn("web", f"web:{digest}", question, [quoted], before)
+    job_id = finished_job(settings)
+    page = client.get(f"/staff/editor/sync/{job_id}/changes", headers=HTML).text
+    rows = dict(re.findall(r'<th scope="row" data-label="Question">([^<]+)(.*?)</th>', page))
+    assert set(rows) == {"How do I appeal?", "When is the office open?"}
+    assert "its quoted passage changed" in rows["How do I appeal?"]  # d30 is not in the index serving now
+    assert "its quoted passage changed" not in rows["When is the office open?"]  # d60 still is
+    assert "1 of them got an answer quoting a passage that has since changed or been removed" in page
+    assert "Only editors see this page: customers who got an earlier answer are not told" in page
 
 
 def test_the_dashboard_draws_its_charts_from_real_rows_with_a_data_table_each(

@@ -172,6 +172,8 @@ def test_sync_now_is_run_by_the_worker_and_what_changed_shows_the_new_answer(acc
     row = question_row(compared, UPDATED["question"])
     assert re.search(r"<strong>(answer text changed|new source page)</strong>", row), row
     assert "its page changed in this sync" in row
+    assert "its quoted passage changed" in row, "the fair hearing passage it quoted was rewritten by the update"
+    assert UPDATED["question"] in section(compared, "stale-quotes"), "and its answer now differs"
     assert f"version <code>{new_version}</code>" in row
     assert f"questions again at index version {new_version}." in compared
     assert recorded(accounts) == before, "asking the top questions again must not record customer turns"

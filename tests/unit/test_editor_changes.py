@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channels.editor.changes import SeenAnswer, compare_answers, normalise_question, sync_pages, top_questions
+from channels.editor.changes import (
+    SeenAnswer,
+    compare_answers,
+    normalise_question,
+    quoted_stale,
+    sync_pages,
+    top_questions,
+    with_stale,
+)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 SYNC_DONE = T0 + timedelta(hours=5)
@@ -182,3 +190,54 @@ def test_seen_answers_survive_a_round_trip_through_json() -> None:
 def test_sync_pages_lists_each_outcome_even_when_the_report_is_empty() -> None:
     assert sync_pages({}) == {"added": (), "changed": (), "deleted": ()}
     assert sync_pages({"deleted": ["b", "a"]})["deleted"] == ("a", "b")
+
+
+def quoting(text: str, digest: str, url: str = OLD) -> dict[str, Any]:
+    """An answer that quoted the passage with `digest`."""
+    return answer(text, url) | {"chunk_digest": digest}
+
+
+def stale_sample() -> Transcript:
+    t = Transcript()
+    t.turn("c1", "How do I appeal?", [quoting("Within 30 days.", "d-appeal-30")], T0)
+    t.turn("c2", "how do I appeal", [quoting("Within 30 days.", "d-appeal-30")], T0 + timedelta(hours=2), "sms")
+    t.turn("c3", "Office hours?", [quoting("Open 8 to 5.", "d-hours")], T0 + timedelta(hours=3))  # still served
+    t.turn("c4", "Summer meals?", [quoting("Meals in June.", "d-meals")], T0 + timedelta(hours=1))  # page removed
+    t.turn("c5", "Can I pay rent with EBT?", [answer("I don't know that one.", None)], T0 + timedelta(hours=4))
+    return t
+
+
+def test_quoted_stale_lists_the_questions_whose_quoted_passage_is_gone_newest_first_once_each() -> None:
+    stale = quoted_stale(stale_sample().rows, {"d-hours", "d-appeal-60"})
+    assert [(q.key, q.count, q.stale_quote) for q in stale] == [("how do i appeal", 2, True), ("summer meals", 1, True)]
+    appeal = stale[0]
+    assert appeal.channels == ("sms", "web")
+    assert appeal.before is not None and appeal.before.at == T0 + timedelta(hours=2)
+    assert appeal.before.text == "Within 30 days." and appeal.before.source_url == OLD
+    # a passage still served is not listed, nor an answer that quoted nothing
+    assert quoted_stale(stale_sample().rows, {"d-hours", "d-appeal-30", "d-meals"}) == []
+
+
+def test_quoted_stale_is_capped_and_ignores_answers_after_the_sync() -> None:
+    t = Transcript()
+    for n in range(30):
+        t.turn(f"c{n}", f"Question {n}?", [quoting("Old.", f"d{n}")], T0 + timedelta(minutes=n))
+    capped = quoted_stale(t.rows, set(), limit=25)
+    assert len(capped) == 25 and capped[0].key == "question 29" and capped[-1].key == "question 5"
+    assert [q.key for q in quoted_stale(t.rows, set(), until=T0 + timedelta(minutes=1))] == ["question 1", "question 0"]
+
+
+def test_with_stale_marks_top_questions_and_adds_the_others_once() -> None:
+    rows = stale_sample().rows
+    top = top_questions(rows, limit=2)
+    assert [q.key for q in top] == ["how do i appeal", "can i pay rent with ebt"]
+    merged = with_stale(top, quoted_stale(rows, {"d-hours"}))
+    assert [(q.key, q.stale_quote) for q in merged] == [
+        ("how do i appeal", True),
+        ("can i pay rent with ebt", False),
+        ("summer meals", True),
+    ]
+    assert merged[0].count == 2 and merged[0].before == top[0].before  # the top question's own numbers stay
+    now = {"summer meals": SeenAnswer("Sorry, I don't know.", False, None, "v2")}
+    changed = [c.question.key for c in compare_answers(merged, now, {}).changed]
+    assert changed == ["summer meals"]  # its verdict is compare_answers' own ("no longer answered")

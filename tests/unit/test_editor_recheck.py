@@ -12,6 +12,7 @@ from channels.editor.recheck import Rechecks
 QUESTIONS = [
     TopQuestion("how do i appeal", "How do I appeal?", 4, ("web",), SeenAnswer("Old.", True, "http://s/a", "v1")),
     TopQuestion("office hours", "Office hours?", 2, ("sms",), None),
+    TopQuestion("summer meals", "Summer meals?", 1, ("web",), SeenAnswer("June.", True, "http://s/m", "v1"), True),
 ]
 
 
@@ -33,18 +34,19 @@ def test_a_recheck_runs_in_the_background_and_is_kept_for_its_index_version(tmp_
 
     rechecks = Rechecks(tmp_path / "recheck")
     state = rechecks.start("job1", "v2", QUESTIONS, ask)
-    assert state.status == "running" and state.total == 2
-    assert "0 of 2" in rechecks.state("job1", "v2").message
+    assert state.status == "running" and state.total == 3
+    assert "0 of 3" in rechecks.state("job1", "v2").message
     assert rechecks.start("job1", "v2", QUESTIONS, ask) is state  # not started twice
     gate.set()
     wait_for(rechecks, "job1", "v2", "done")
-    assert asked == ["How do I appeal?", "Office hours?"]
+    assert asked == ["How do I appeal?", "Office hours?", "Summer meals?"]
     # a new process (a restart) reads it from disk, and does not ask again
     again = Rechecks(tmp_path / "recheck")
     done = again.state("job1", "v2")
     assert done.status == "done" and done.questions == QUESTIONS
     assert done.answers["office hours"].text == "Now: Office hours?"
-    assert again.start("job1", "v2", QUESTIONS, ask).status == "done" and len(asked) == 2
+    assert done.questions[2].stale_quote, "the stale-quote mark is kept on disk"
+    assert again.start("job1", "v2", QUESTIONS, ask).status == "done" and len(asked) == 3
     # another index version is another re-check
     assert again.state("job1", "v3").status == "none"
 

@@ -50,3 +50,15 @@ def test_a_lexical_file_of_another_format_is_rebuilt(tmp_path: Path) -> None:
     publish(store, "heating grant rules", lexical=stale)
     rebuilt = Searcher(tmp_path, MODEL, watch_seconds=0).current().lexical
     assert rebuilt.chunk_lexical.size == 1 and "heating" in rebuilt.chunk_lexical.vocabulary
+
+
+def test_chunk_digests_are_read_per_version_without_loading_the_index(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    assert store.chunk_digests() == frozenset()  # nothing published yet
+    first = publish(store, "30 days")
+    second = publish(store, "60 days")
+    assert store.chunk_digests() == {"60 days"}  # the published version's
+    assert store.chunk_digests(first) == {"30 days"}
+    (tmp_path / "versions" / second / "index.faiss").unlink()  # FAISS is not read
+    assert store.chunk_digests(second) == {"60 days"}
+    assert store.chunk_digests("gone") == frozenset()
