@@ -21,6 +21,15 @@ def sms_text(response: httpx.Response) -> str:
     return unescape(" ".join(re.findall(r"<Message>(.*?)</Message>", response.text, re.S)))
 
 
+def quotes_web(sms: str, web_text: str) -> bool:
+    """Whether an SMS body quotes the web answer: the passage, or the action's brief form of it (the sentences
+    closest to the question), every line word for word from the web text, then the source link."""
+    quoted = re.split(r"\s*(?:More|Más información): ", re.sub(r"\(\d+/\d+\)\s*", "", sms))[0]
+    web = re.sub(r"\s+", " ", web_text)
+    lines = [re.sub(r"\s+", " ", line).strip() for line in quoted.splitlines() if line.strip()]
+    return bool(lines) and all(line in web for line in lines)
+
+
 def answered(reply: dict) -> dict:
     hits = [m for m in reply["messages"] if m["answered"]]
     assert hits, f"expected an answer from the guidance, got {reply['messages']}"
@@ -68,7 +77,9 @@ def test_every_channel_gives_the_same_answer(stack: Stack) -> None:
     text = sms_text(sms)
     assert web["source_url"] in text
     assert len(text) <= 480
-    assert text.startswith(web["text"][:60])
+    assert quotes_web(text, web["text"]), (text, web["text"])
+    if case["phrase"] in web["text"]:
+        assert case["phrase"] in text, "the SMS lost the sentence that answers"
 
     message_id = send_mail(stack.smtp_port, case["question"] + "\n\nThanks,\nA resident\n", "A question")
     reply = stack.sink.reply_to(message_id)

@@ -27,6 +27,7 @@ from channels.continuation import issue_code
 from channels.store import ChannelStore
 from tests.conftest import loopback_only_env
 from tests.integration.conftest import EMAIL_FROM, Stack, served_site_copy
+from tests.integration.test_channels import quotes_web
 
 pytestmark = pytest.mark.integration
 OUR_NUMBER = "+15005550006"  # Stack.sms's To, and this stack's TWILIO_FROM_NUMBER
@@ -164,7 +165,7 @@ def test_text_me_this_then_texting_the_code_continues_the_web_conversation(cross
     assert sent.status_code == 200 and sent.json()["status"] == "sent" and sent.json()["to"] == number, sent.text
 
     texted = cross.standin.wait_for(number, 2, timeout=30)
-    assert texted[0].from_ == OUR_NUMBER and texted[0].body.startswith(web["text"][:40])
+    assert texted[0].from_ == OUR_NUMBER and quotes_web(texted[0].body, web["text"])
     assert web["source_url"] in " ".join(m.body for m in texted)
     match = CODE.search(texted[-1].body)
     assert match and "STOP" in texted[-1].body, texted

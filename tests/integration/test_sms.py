@@ -28,6 +28,7 @@ from channels.privacy import pseudonym
 from channels.store import ChannelStore
 from tests.conftest import loopback_only_env
 from tests.integration.conftest import QUESTIONS, Stack, served_site_copy
+from tests.integration.test_channels import quotes_web
 
 pytestmark = pytest.mark.integration
 OUR_NUMBER = "+15005550006"  # the To that Stack.sms sends
@@ -191,7 +192,7 @@ def test_an_answer_missing_the_inline_window_goes_by_rest(sms: SmsStack) -> None
     sent = sms.standin.sent_to(sender)
     assert len(sent) == 1, sent
     assert sent[0].to == sender and sent[0].from_ == OUR_NUMBER
-    assert sent[0].body.startswith(web["text"][:40]) and sent[0].body.endswith(web["source_url"])  # the same answer
+    assert quotes_web(sent[0].body, web["text"]) and sent[0].body.endswith(web["source_url"])  # the same answer
     assert not sms.standin.refused
 
 
