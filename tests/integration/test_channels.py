@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from html import unescape
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -210,6 +211,18 @@ def test_html_only_mail_is_answered_from_its_text(stack: Stack) -> None:
     reply = stack.sink.reply_to(send_mail(stack.smtp_port, None, "Help", html=html))
     assert reply is not None
     assert stack.site + case["path"] in reply.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_markup_in_an_sms_stays_text_in_well_formed_twiml(stack: Stack) -> None:
+    case = THREE[0]
+    body = f"<script>alert(1)</script><b>{case['question']}</b> ]]> &amp;"
+    response = stack.sms(body, sid="SM" + uuid.uuid4().hex, sender="+15550103388")
+    assert response.status_code == 200
+    root = ElementTree.fromstring(response.text)  # well-formed: nothing the customer sent broke out of the XML
+    assert root.tag == "Response" and {child.tag for child in root} <= {"Message"}
+    assert not root.findall(".//script") and not root.findall(".//b")
+    text = " ".join(m.text or "" for m in root.iter("Message"))
+    assert stack.site + case["path"] in text and "<script>" not in text  # answered; the markup is not echoed
 
 
 def test_auto_replies_and_own_mail_are_not_answered(stack: Stack) -> None:
