@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 
-from channels.email.listener import serve
-from channels.settings import get_settings
+# The listener runs no model. Presidio (redaction) imports spaCy, whose thinc imports torch and transformers
+# when they are installed: about 350 MB in this process for nothing. Marked absent, both fall back (thinc to
+# NumPy), and redaction is the same. Must come before the imports below.
+for _unused in ("torch", "transformers"):
+    sys.modules.setdefault(_unused, None)  # type: ignore[arg-type]
+
+from channels.email.listener import serve  # noqa: E402
+from channels.settings import get_settings  # noqa: E402
 
 
 def main() -> None:
