@@ -8,14 +8,18 @@ DATA_DIR. Every product process refuses non-loopback connections (tests/guard).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bench.stack import EMAIL_FROM, ROOT, Stack, running_stack, send_mail
+from content_sync.jobs import get_engine
 from content_sync.sample_site import serve_in_thread
 from tests.conftest import loopback_only_env
 
@@ -29,6 +33,33 @@ __all__ = ["EMAIL_FROM", "QUESTIONS", "SAMPLE_UPDATES", "Stack", "send_mail"]
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every file under `root`, by relative path, with its content."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database named `<prefix>_<random>` on the local server, dropped afterwards; the test is
+    skipped, saying why, when there is no server."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
+    name = f"{prefix}_{uuid.uuid4().hex}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @contextmanager

@@ -12,18 +12,16 @@ import multiprocessing
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from content_sync.jobs import JobStore, get_engine
+from content_sync.jobs import JobStore
+from tests.integration.conftest import fresh_postgres_database
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 THREAD_URLS = 100  # enqueued by threads in this process
 PROCESSES, URLS_PER_PROCESS = 2, 50  # enqueued by threads in spawned processes
 WAIT = 120.0
@@ -35,24 +33,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'assistant.db'}"
         return
     pytest.importorskip("psycopg")
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
-    name = f"jobs_test_{uuid.uuid4().hex}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres_database("jobs_test") as url:
         yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _enqueue_all(store: JobStore, urls: list[str], start: Any, started: Any = None) -> dict[str, str]:

@@ -6,9 +6,7 @@ Uses the local PostgreSQL the job queue tests use (TEST_POSTGRES_URL); skipped, 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,33 +15,16 @@ import sqlalchemy as sa
 
 from channels.staff.store import StaffExists, StaffStore, current_revision, head_revision
 from channels.store import ChannelStore
-from content_sync.jobs import get_engine
+from tests.integration.conftest import fresh_postgres_database
 
 pytestmark = pytest.mark.integration
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
-    name = f"staff_test_{uuid.uuid4().hex}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres_database("staff_test") as url:
         yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _start_store(url: str) -> None:
