@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     args = parser.parse_args()
     os.environ["DATA_DIR"] = str(args.data / "search")
-    from assistant.actions.turn import Conversation, answer_turn
+    from content_sync.search.turn import Conversation, answer_turn
     from content_sync.settings import get_sync_settings
 
     dev = load_eval().half("dev")

@@ -72,7 +72,7 @@ def f(x: float) -> str:
 
 def search_only(evalset: EvalSet, index_dir: Path) -> tuple[dict[str, bool], str]:
     """Baselines and the product's search, in process: which questions search alone gets right, and a report."""
-    from assistant.actions.answer import passage_for
+    from content_sync.search.answer import passage_for
 
     settings = SyncSettings(_env_file=None)  # type: ignore[call-arg]
     searcher = Searcher(index_dir, settings.embedding_model)

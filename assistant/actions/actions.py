@@ -14,11 +14,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from assistant.actions import answer as replies
-from assistant.actions.dialogue import is_small_talk
-from assistant.actions.turn import SLOTS, Conversation, Turn, answer_turn, feedback_turn, handoff_turn
 from content_sync.errors import IndexNotReady
+from content_sync.search import answer as replies
 from content_sync.search import detect_language
+from content_sync.search.dialogue import is_small_talk
+from content_sync.search.turn import SLOTS, Conversation, Turn, answer_turn, feedback_turn, handoff_turn
 
 log = logging.getLogger(__name__)
 SMALL_TALK = ("greet", "goodbye", "thanks", "bot_challenge")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.actions import answer as replies
-from assistant.actions.dialogue import (
+from content_sync.search import Hit, SearchResult, detect_language, get_searcher, get_sync_settings, words
+from content_sync.search import answer as replies
+from content_sync.search.dialogue import (
     ambiguous_choices,
     is_elliptical,
     is_injection,
@@ -19,7 +20,6 @@ from assistant.actions.dialogue import (
     points_back,
     programme,
 )
-from content_sync.search import Hit, SearchResult, detect_language, get_searcher, get_sync_settings, words
 
 # An answer's confidence is its page's best cosine plus COVERAGE_WEIGHT × the share of the question's content
 # words found on the page; it must reach ANSWER_MIN_SCORE. Fitted on the dev half for at most 5% false answers

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from assistant.actions.answer import MAX_PASSAGE, SHORT_FORM, _cut, passage_for, short_passage_for
 from content_sync.chunk import Chunk
 from content_sync.search import Hit
+from content_sync.search.answer import MAX_PASSAGE, SHORT_FORM, _cut, passage_for, short_passage_for
 
 
 def _hit(text: str) -> Hit:
