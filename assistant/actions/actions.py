@@ -15,6 +15,7 @@ from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from content_sync.errors import IndexNotReady
+from content_sync.logs import bind_request_id, valid_request_id
 from content_sync.search import answer as replies
 from content_sync.search import detect_language
 from content_sync.search.dialogue import is_small_talk
@@ -39,15 +40,27 @@ def _send(dispatcher: CollectingDispatcher, turn: Turn) -> list[dict[str, Any]]:
     return [SlotSet(name, value) for name, value in turn.slots.items()]
 
 
+def _request_id(tracker: Tracker) -> str | None:
+    """The gateway's request id, sent with the message as Rasa metadata (content_sync.logs)."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    return valid_request_id(metadata.get("request_id")) if isinstance(metadata, dict) else None
+
+
 async def _answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
     text = _text(tracker)
     intent, confidence = _intent(tracker)
     conversation = Conversation.from_slots({name: tracker.get_slot(name) for name in SLOTS})
-    try:
-        turn = await asyncio.to_thread(answer_turn, text, conversation, intent, confidence)
-    except IndexNotReady:
-        log.warning("asked a question before any index was published")
-        turn = Turn(replies.no_answer(None, "not_ready", detect_language(text)))
+    with bind_request_id(_request_id(tracker)):  # every line logged for this turn carries it (never the text)
+        try:
+            turn = await asyncio.to_thread(answer_turn, text, conversation, intent, confidence)
+        except IndexNotReady:
+            log.warning("asked a question before any index was published")
+            turn = Turn(replies.no_answer(None, "not_ready", detect_language(text)))
+        payload = turn.payload
+        log.info(
+            "answer made",
+            extra={"kind": payload.get("kind"), "answered": payload.get("answered"), "reason": payload.get("reason")},
+        )
     return _send(dispatcher, turn)
 
 

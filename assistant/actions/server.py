@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from rasa_sdk.executor import ActionExecutor
     from sanic import Sanic
 
+from content_sync.logs import configure_logging
+
 VERSION_WARNING = r"Your versions of rasa and rasa_sdk might not be compatible"
 
 
@@ -66,6 +68,7 @@ def create_app(executor: ActionExecutor, token: str) -> Sanic[Any, Any]:
     from sanic.response import HTTPResponse
 
     app: Sanic[Any, Any] = endpoint.create_app_for_serve(executor, cors_origins=None)
+    configure_logging("actions")  # in every Sanic worker process, after Sanic set up its own loggers
     expected = token.encode()
 
     async def require_token(request: Request) -> HTTPResponse | None:
@@ -77,7 +80,31 @@ def create_app(executor: ActionExecutor, token: str) -> Sanic[Any, Any]:
         return response.json({"error": "a valid ACTIONS_TOKEN is required (?token=...)"}, status=401)
 
     app.register_middleware(require_token, "request")
+    _register_test_delay(app)
     return app
+
+
+def _register_test_delay(app: Sanic[Any, Any]) -> None:
+    """TEST ONLY (tests/integration/test_degraded.py): with ACTIONS_TEST_DELAY_SECONDS set, an action call whose
+    customer message contains ACTIONS_TEST_DELAY_MARKER (every call when that is empty) waits that long before
+    it runs, so a test can make an answer slow for real. Never set in a deployment: unset, nothing is added."""
+    delay = float(os.environ.get("ACTIONS_TEST_DELAY_SECONDS") or 0)
+    if delay <= 0:
+        return
+    import asyncio
+
+    from sanic.request import Request
+
+    marker = os.environ.get("ACTIONS_TEST_DELAY_MARKER", "")
+
+    async def slow_down(request: Request) -> None:
+        if request.path != "/webhook":
+            return
+        tracker = (request.json or {}).get("tracker") or {}
+        if marker in str((tracker.get("latest_message") or {}).get("text") or ""):
+            await asyncio.sleep(delay)
+
+    app.register_middleware(slow_down, "request")
 
 
 def main() -> None:
@@ -89,7 +116,7 @@ def main() -> None:
     if not token and not is_loopback(args.host):
         sys.exit(f"ACTIONS_TOKEN is required: the action server would listen on {args.host}, not loopback.")
     warnings.filterwarnings("ignore", message=VERSION_WARNING, category=UserWarning)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("actions")  # one JSON object a line (content_sync.logs), as the gateway's
 
     import rasa_sdk
     from rasa_sdk import utils

@@ -205,8 +205,16 @@ class Searcher:
     query in flight finishes on the version it began with.
     """
 
-    def __init__(self, index_dir: Path, model: str, ranking: Ranking | None = None, watch_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        model: str,
+        ranking: Ranking | None = None,
+        watch_seconds: float = 0.1,
+        redis_url: str = "",
+    ) -> None:
         self.store = IndexStore(index_dir)
+        self.redis_url = redis_url  # REDIS_URL: also reload the moment a publish is announced (content_sync.notify)
         self.model = model
         self.ranking = ranking or Ranking()
         self.watch_seconds = watch_seconds
@@ -237,6 +245,10 @@ class Searcher:
                     target=_watch, args=(weakref.ref(self), self.watch_seconds), name="index-watcher", daemon=True
                 )
                 self._watcher.start()
+                if self.redis_url:
+                    threading.Thread(
+                        target=_listen, args=(weakref.ref(self), self.redis_url), name="index-signal", daemon=True
+                    ).start()
             return self._loaded
 
     def refresh(self) -> bool:
@@ -366,6 +378,24 @@ def _watch(ref: weakref.ref[Searcher], every: float) -> None:
         del searcher
 
 
+def _listen(ref: weakref.ref[Searcher], redis_url: str) -> None:
+    """The signal thread (scale-out): reload as soon as a publish is announced on Redis, beside the poll."""
+    from content_sync.notify import listen_versions
+
+    def on_version(version: str) -> bool:
+        searcher = ref()
+        if searcher is None:
+            return False
+        if version and version != searcher.loaded_version():
+            try:
+                searcher.refresh()
+            except Exception as exc:  # the poll reports it and tries again; this thread must go on listening
+                log.info("announced index version %s not loaded yet: %s", version, exc)
+        return True
+
+    listen_versions(redis_url, on_version)
+
+
 def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
     stored = np.stack([version.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, 1))
     return (stored @ vector[0]).astype(np.float32) if len(rows) else np.zeros(0, dtype=np.float32)
@@ -375,7 +405,7 @@ def _cosines(version: IndexVersion, vector: np.ndarray, rows: np.ndarray) -> np.
 def get_searcher() -> Searcher:
     """The process's searcher, built on first use (nothing loads at import)."""
     settings = get_sync_settings()
-    return Searcher(settings.index_dir, settings.embedding_model)
+    return Searcher(settings.index_dir, settings.embedding_model, redis_url=settings.redis_url)
 
 
 def search(

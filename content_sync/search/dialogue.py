@@ -155,6 +155,15 @@ SMALL_TALK_WORDS = frozenset(
         "assistant",
     ]
 )
+# Words that carry no topic but that the stopword lists keep (texting contractions, requests, politeness).
+FILLER_WORDS = """whats hows wheres whens whos whys im ive id dont cant wont doesnt didnt isnt u ur pls plz please ok
+okay also then still get got need want know tell say mean thing stuff question bit ask"""
+FILLER = frozenset(stem_tokens(FILLER_WORDS.split(), "en"))
+# What a question asks about any programme (its form, deadline, amount…): such a word names no programme.
+ASPECT_WORDS = """apply application applying form forms document documents proof paper papers deadline amount amounts
+much pay payment cost fee eligible eligibility qualify rules income limit limits decision decide status renew renewal
+appeal interview mail online phone call contact send sent submit long take wait time date when"""
+ASPECT = frozenset(stem_tokens(ASPECT_WORDS.split(), "en"))
 ANAPHORA = re.compile(
     r"\b(that|it|this|those|these|them|they|there|one|ones|else|also|too|same|eso|esto|ese|esa|ahi|alli|tambien)\b"
     r"|^\s*(and|what about|how about|what if|y|¿y|and if|but|so)\b",
@@ -208,6 +217,8 @@ PERSONAL_ACCOUNT = re.compile(
             r"\bya (procesaron|recibieron|aprobaron)\b",
             r"\bwhy (was|were|is|are|did|has|have)\b.{0,25}\b(my|mi)\b.{0,40}\b(closed|cut|stopped|lowered|reduced|"
             r"denied|cancel+ed|late)\b",
+            r"\bwhy\b.{0,12}\b(my|mi)\b.{0,40}\b(was|were|got|has been|have been|is)\b.{0,6}\b(closed|cut|stopped|"
+            r"lowered|reduced|denied|rejected|refused|cancel+ed)\b",
             r"\bwhy did (my|the) (case ?worker|worker|office)\b",
             r"\bwhen is my (interview|appointment|hearing)\b.{0,30}\b(scheduled|set|booked)?",
             r"\bpor ?qu[eé]\b.{0,30}\b(cerraron|cortaron|redujeron|bajaron|negaron)\b",
@@ -268,9 +279,34 @@ def points_back(text: str) -> bool:
     return bool(ANAPHORA.search(text)) and len(words(text)) <= 10
 
 
-def is_elliptical(text: str, language: str = "en") -> bool:
-    """A message with almost no topic words of its own ("how long does it take?")."""
-    return len(content_words(text, language)) <= 2
+def topic_words(text: str, language: str = "en") -> set[str]:
+    """The stemmed words of a message that could name a topic: its content words without the fillers that
+    stopword lists miss ("whats", "pls", "need")."""
+    return {w for w in content_words(text, language) if w not in FILLER}
+
+
+def is_elliptical(text: str, language: str = "en", most: int = 2) -> bool:
+    """A message with almost no topic words of its own ("how long does it take?", "whats the deadline?")."""
+    return len(topic_words(text, language)) <= most
+
+
+def names_other_programme(
+    text: str, title: str, topic: str, language: str = "en", generic: frozenset[str] = frozenset()
+) -> bool:
+    """True when the message names the programme of page `title` by a word the conversation's topic (a
+    programme name) doesn't have: "Also, which buses go to the Northvale Office?" after the Burial Allowance.
+    Words in `generic` (in many programme names: "apply", "grant") name no programme in particular."""
+    own = set(content_words(programme(title), language)) - set(content_words(topic, language)) - generic - ASPECT
+    return bool(topic_words(text, language) & own)
+
+
+def generic_title_words(titles: list[str], language: str = "en", most: int = 3) -> frozenset[str]:
+    """The words found in more than `most` of the site's programme names ("apply", "allowance")."""
+    counts: dict[str, int] = {}
+    for name in {programme(t) for t in titles}:
+        for word in set(content_words(name, language)):
+            counts[word] = counts.get(word, 0) + 1
+    return frozenset(w for w, n in counts.items() if n > most)
 
 
 @dataclass(frozen=True)
@@ -304,7 +340,12 @@ def ambiguous_choices(question: str, hits: list[Hit], margin: float, language: s
     close = [h for h in hits if hits[0].fused - h.fused <= margin]
     distinct: dict[str, Hit] = {}
     for hit in close:
-        distinct.setdefault(programme(hit.chunk.title), hit)
+        name = programme(hit.chunk.title)
+        own = set(content_words(name, hit.language or language))
+        # "Child Care Assistance Handbook" is the same programme as "Child Care Assistance": one family
+        others = [set(content_words(n, language)) for n in distinct]
+        if not any(own <= other or other <= own for other in others):
+            distinct[name] = hit
     if len(distinct) < 2:
         return []
     asked = set(content_words(question, language))

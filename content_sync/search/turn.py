@@ -6,16 +6,19 @@ event loop and is tested without Rasa.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from content_sync.search import Hit, SearchResult, detect_language, get_searcher, get_sync_settings, words
 from content_sync.search import answer as replies
 from content_sync.search.dialogue import (
     ambiguous_choices,
+    generic_title_words,
     is_elliptical,
     is_injection,
     is_personal_account,
+    names_other_programme,
     pick_choice,
     points_back,
     programme,
@@ -28,10 +31,17 @@ COVERAGE_WEIGHT = 0.3
 SHORT_REPLY_WORDS = 5  # a reply this short may name an offered choice in its own words ("funeral")
 CLARIFY_CANDIDATES = 8  # the best pages among which a clarification's programmes are looked for
 CLARIFY_MARGIN = 0.1  # pages this close may be what an ambiguous question means (0.1–0.3 tried on dev)
+# A question of at most CLARIFY_WIDE_WORDS topic words that names only what several programmes share ("the
+# supplement") is ambiguous within the wider margin too: its one distinctive word ("much") favours one page.
+CLARIFY_WIDE_WORDS = 2
+CLARIFY_WIDE_MARGIN = 0.3
 # A message NLU calls out of scope is answered only on a clear match. Set by hand (0.6 cosine in the old units,
 # plus typical coverage), not tuned: on dev a lower general bar with this one still let 17.5% false answers by.
 OUT_OF_SCOPE_MIN_SCORE = 0.85
 OUT_OF_SCOPE_MIN_CONFIDENCE = 0.5  # below this, NLU's out_of_scope counts for nothing
+FOLLOW_UP_WORDS = 3  # a message with at most this many topic words may lean on the conversation (2–4 tried on dev)
+FOLLOW_UP_MIN_SCORE = 0.6  # the bar for a follow-up answered from the topic's own programme (0.5–0.6 tried on dev)
+FOLLOW_UP_PREFER_BONUS = 0.04  # for the page under discussion, in a follow-up's search (0.04 and 0.08 tried on dev)
 
 SLOTS = ("topic_url", "topic_question", "pending_choices", "pending_question", "last_answer", "language")
 
@@ -71,10 +81,11 @@ def confidence(hit: Hit) -> float:
     return hit.score + COVERAGE_WEIGHT * hit.coverage
 
 
-def _answerable(result: SearchResult, out_of_scope: bool) -> bool:
+def _answerable(result: SearchResult, out_of_scope: bool, bar: float | None = None) -> bool:
+    """The best page clears the bar: ANSWER_MIN_SCORE unless `bar` is given, raised for out-of-scope messages."""
     if not result.hits:
         return False
-    bar = get_sync_settings().answer_min_score
+    bar = get_sync_settings().answer_min_score if bar is None else bar
     if out_of_scope:
         bar = max(bar, OUT_OF_SCOPE_MIN_SCORE)
     return confidence(result.hits[0]) >= bar
@@ -136,24 +147,39 @@ def _picked(text: str, conversation: Conversation, lang: str) -> Turn | None:
     return _answer(result, question, question, out_of_scope=False)
 
 
-def _follow_up(text: str, conversation: Conversation, lang: str, out_of_scope: bool) -> Turn | None:
-    """The answer to a follow-up searched with the earlier question, or None when it needs no context.
+@lru_cache(maxsize=4)
+def _generic_words(index_version: str) -> frozenset[str]:
+    """The title words too common to name a programme, for one index version (a few versions kept)."""
+    pages = get_searcher().current().version.pages
+    return generic_title_words([str(p.get("title") or "") for p in pages.values()])
 
-    A message that points back ("that", "it", "what about…") is searched with the conversation's topic. A
-    short one that names no topic of its own is too, but only when it doesn't find a clear answer alone; a
-    self-contained question is searched alone and never drags the old topic along.
+
+def _follow_up(text: str, conversation: Conversation, lang: str, out_of_scope: bool) -> Turn | None:
+    """The answer to a follow-up searched with the earlier topic, or None when the message needs no context.
+
+    A message that points back ("that", "it", "what about…") or names almost no topic of its own is searched with
+    the conversation's topic, and the page under discussion is preferred. It is answered on a lower bar when the
+    page found belongs to the topic's programme: the conversation has already shown what it is about. A message
+    that names another programme is a new question, searched alone, and never drags the old topic along.
     """
     if not (conversation.topic_url and conversation.topic_question):
         return None
-    if not points_back(text) and not is_elliptical(text, lang):
+    if not points_back(text) and not is_elliptical(text, lang, FOLLOW_UP_WORDS):
         return None
     searcher = get_searcher()
     # The topic is named by its page's programme ("Burial Allowance"), not by the whole earlier question, whose
     # other words ("how much") would pull the follow-up back to the page that answered it.
     title = searcher.current().version.pages.get(conversation.topic_url, {}).get("title")
     topic = programme(title) if title else conversation.topic_question
-    result = searcher.search(f"{topic} {text}", prefer_url=conversation.topic_url, language=lang)
-    if not _answerable(result, out_of_scope):
+    alone = searcher.search(text, k=1, language=lang)
+    generic = _generic_words(alone.index_version)
+    if alone.hits and names_other_programme(text, alone.hits[0].chunk.title, topic, lang, generic):
+        return None
+    # A lighter preference than a picked choice gets: the topic's other pages ("how to apply") must still win.
+    ranking = replace(searcher.ranking, prefer_bonus=FOLLOW_UP_PREFER_BONUS)
+    result = searcher.search(f"{topic} {text}", prefer_url=conversation.topic_url, language=lang, ranking=ranking)
+    on_topic = bool(result.hits) and programme(result.hits[0].chunk.title) == topic
+    if not _answerable(result, out_of_scope, FOLLOW_UP_MIN_SCORE if on_topic else None):
         return None
     return _answer(result, text, conversation.topic_question, out_of_scope)
 
@@ -180,6 +206,8 @@ def answer_turn(text: str, conversation: Conversation, intent: str | None = None
         return follow_up
     result = _alone(text, lang)
     choices = ambiguous_choices(text, result.hits, CLARIFY_MARGIN, lang)
+    if not choices and is_elliptical(text, lang, CLARIFY_WIDE_WORDS):  # "how much is the supplement?"
+        choices = ambiguous_choices(text, result.hits, CLARIFY_WIDE_MARGIN, lang)
     if choices and _answerable(result, out_of_scope):
         offered = [c.to_dict() for c in choices]
         return Turn(replies.clarify(result, offered), {"pending_choices": offered, "pending_question": text})
