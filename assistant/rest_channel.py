@@ -26,6 +26,24 @@ from sanic.response import HTTPResponse
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # as content_sync.logs.REQUEST_ID
 
 
+class DropMessageText(logging.Filter):
+    """Rasa's REST channel logs the customer's text when a message times out or fails
+    (`rest.message.received.timeout`, a JSON string from Rasa's structlog): keep the event, drop the text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            body = json.loads(record.getMessage())
+        except (ValueError, TypeError):
+            return True
+        if isinstance(body, dict) and "text" in body:
+            body["text"] = "[dropped]"
+            record.msg, record.args = json.dumps(body), ()
+        return True
+
+
+logging.getLogger("rasa.core.channels.rest").addFilter(DropMessageText())
+
+
 def _json_logger() -> logging.Logger:
     """A logger writing one JSON object a line on stdout, as the gateway and action server do (Rasa's own
     lines keep Rasa's format)."""

@@ -58,7 +58,12 @@ def _pieces(blocks: list[str]) -> list[str]:
         if len(block.split()) <= MAX_WORDS:
             units.append(block)
         else:
-            units.extend(s for s in SENTENCE_END.split(block) if s)
+            for sentence in SENTENCE_END.split(block):
+                tokens = sentence.split()
+                if len(tokens) <= MAX_WORDS:
+                    units.extend([sentence] if sentence else [])
+                else:  # one run-on "sentence" longer than a passage: cut between words
+                    units.extend(" ".join(tokens[i : i + MAX_WORDS]) for i in range(0, len(tokens), MAX_WORDS))
     passages: list[str] = []
     current: list[str] = []
     words = 0
