@@ -83,7 +83,7 @@ class CsrfRejected(StaffAuthError):
 
 
 def client_address(request: Request) -> str:
-    """The address the request came from (the direct peer: a proxy's X-Forwarded-For is not trusted)."""
+    """The client address (channels/guards/address.py: X-Forwarded-For counts only from TRUSTED_PROXIES)."""
     return request.client.host if request.client else "unknown"
 
 
