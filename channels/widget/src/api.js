@@ -39,20 +39,47 @@ export function errorFor(response, body, words, maxChars) {
   }
 }
 
-/** Send `text` in `sessionId`'s conversation; the reply's {session_id, messages}, or a ChatError. */
-export async function postChat(origin, sessionId, text, words, maxChars) {
-  let response;
+const RETRY_DELAYS_MS = [1000, 3000, 8000]; // after no reply, a gateway error (502-504): the same message again
+
+/** A fresh idempotency key for one message (the gateway answers a key once, however often it is sent). */
+export function messageKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** POST /api/chat once; the response, or null when no answer came at all. */
+async function sendOnce(origin, sessionId, text, key) {
+  const body = { text, idempotency_key: key };
+  if (sessionId) body.session_id = sessionId;
   try {
-    response = await fetch(origin + "/api/chat", {
+    return await fetch(origin + "/api/chat", {
       method: "POST",
       mode: "cors",
       credentials: "omit",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(sessionId ? { session_id: sessionId, text } : { text }),
+      body: JSON.stringify(body),
     });
   } catch {
-    throw new ChatError(words.errorNetwork, 0);
+    return null;
   }
+}
+
+/** Send `text` in `sessionId`'s conversation; the reply's {session_id, messages}, or a ChatError. A message
+ * that got no reply, or a gateway error, is sent again with the same idempotency key `key`, so the gateway
+ * answers it once and a reply made while the connection was lost still arrives. */
+export async function postChat(origin, sessionId, text, words, maxChars, key = messageKey()) {
+  let response = await sendOnce(origin, sessionId, text, key);
+  for (const delay of RETRY_DELAYS_MS) {
+    if (response && ![502, 503, 504].includes(response.status)) break;
+    await sleep(delay);
+    response = await sendOnce(origin, sessionId, text, key);
+  }
+  if (!response) throw new ChatError(words.errorNetwork, 0);
   let body = null;
   try {
     body = await response.json();

@@ -3,7 +3,7 @@
 // (optionally data-lang="es", data-title="…", data-open="true"). The script adds its stylesheets and its own
 // markup, and talks to the gateway it was loaded from (POST /api/chat).
 
-import { ChatError, getNotices, getShareOptions, postChat, postShare } from "./api.js";
+import { ChatError, getNotices, getShareOptions, messageKey, postChat, postShare } from "./api.js";
 import { button, el, renderBot, renderError, renderMine, uid } from "./render.js";
 import { clear, cleanMessage, load, save } from "./store.js";
 import { STRINGS, format, pickLanguage, supported } from "./strings.js";
@@ -249,8 +249,11 @@ class ChatWidget {
     this.send.disabled = true;
     this.say(this.words.typing, true);
     this.input.focus();
+    // the same message sent again after it got no reply keeps its key: the gateway answers it once
+    const key = this.unsent && this.unsent.payload === payload ? this.unsent.key : messageKey();
     try {
-      const reply = await postChat(this.origin, this.state.sessionId, payload, this.words, MAX_CHARS);
+      const reply = await postChat(this.origin, this.state.sessionId, payload, this.words, MAX_CHARS, key);
+      this.unsent = null;
       this.state.sessionId = reply.session_id;
       for (const raw of reply.messages) {
         const message = cleanMessage(raw);
@@ -263,6 +266,7 @@ class ChatWidget {
       this.applyLanguage();
     } catch (error) {
       if (!(error instanceof ChatError)) throw error;
+      this.unsent = error.status === 0 || error.status >= 500 ? { payload, key } : null;
       this.state.entries.splice(this.state.entries.indexOf(mine), 1); // not sent: not part of the history
       this.log.lastElementChild?.classList.add("psa-chat__msg--unsent");
       this.append(renderError(error.userMessage));
