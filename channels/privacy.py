@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -337,9 +338,34 @@ def _check(kind: str, span: str) -> tuple[int, int] | None:
     return 0, len(span)
 
 
+def _import_without_torch() -> None:
+    """Import spaCy and Presidio with torch and transformers hidden, when neither is loaded yet.
+
+    spaCy's thinc imports torch, and Presidio transformers, when they are installed: about 350 MB in the
+    gateway for nothing (blank pipeline, pattern recognisers). Hidden, both fall back and redaction is the
+    same. They are hidden only while these imports run, under content_sync.embed's MODEL_IMPORT_LOCK, so a
+    later `import torch` (the degraded path's search model) still works.
+    """
+    from content_sync.embed import MODEL_IMPORT_LOCK
+
+    with MODEL_IMPORT_LOCK:
+        hidden = [name for name in ("torch", "transformers") if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]
+        try:
+            import presidio_analyzer.nlp_engine
+            import presidio_analyzer.predefined_recognizers  # noqa: F401
+            import spacy  # noqa: F401
+        finally:
+            for name in hidden:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+
+
 @lru_cache(maxsize=1)
 def _analyzer() -> AnalyzerEngine:
     """Presidio's analyzer with a blank spaCy pipeline (no model) and the recognisers above, made once."""
+    _import_without_torch()
     import spacy
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import SpacyNlpEngine

@@ -83,6 +83,9 @@ def clean_subject(subject: str, prefix_re: re.Pattern[str]) -> str:
     return text
 
 
+MAX_TRACKED_KEYS = 10_000  # addresses and domains counted at once before idle ones are forgotten
+
+
 class ReplyLimiter:
     """Replies sent lately, per address and per domain, kept in the listener's memory.
 
@@ -131,6 +134,8 @@ class ReplyLimiter:
         now = time.time() if now is None else now
         with self._lock:
             self._seen = {k: t for k, t in self._seen.items() if now - t < DUPLICATE_WINDOW}
+            if len(self._by_key) > MAX_TRACKED_KEYS:  # bounded: forget senders with nothing in the window
+                self._by_key = {k: t for k, t in self._by_key.items() if t and now - t[-1] < self.window}
             if fingerprint in self._seen:
                 return "rate limit: the same message from this sender was answered less than 10 minutes ago"
             keys = [f"address:{sender.lower()}", f"domain:{_domain(sender)}"]

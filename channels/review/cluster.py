@@ -2,8 +2,9 @@
 
 An item joins the cluster whose centroid (the normalised mean of its items' vectors) is nearest, when the
 cosine is at least THRESHOLD; otherwise it starts a cluster of its own. Vectors come from the same
-sentence-transformers model the index uses (EMBEDDING_MODEL), loaded once per process on first use and always
-called off the event loop.
+sentence-transformers model the index uses (EMBEDDING_MODEL), always called off the event loop. The model runs
+in a child process (content_sync.embed.child_embedder) that starts when items wait to be clustered and exits
+two minutes after the last: the gateway itself never imports torch for clustering (about 400 MB).
 
 THRESHOLD = 0.60, chosen on dev-half questions (`.venv/bin/python -m bench.review_clusters` prints the table;
 docs/benchmarks.md keeps it). tests/fixtures/review_paraphrases.json holds 24 dev questions of tests/eval (the
@@ -67,10 +68,11 @@ def from_bytes(data: bytes) -> np.ndarray:
 
 
 def embed_questions(model: str, questions: Sequence[str]) -> np.ndarray:
-    """Unit vectors for the questions, from the index's embedding model (loaded once; blocking: use a thread)."""
-    from content_sync.embed import embed_texts
+    """Unit vectors for the questions, from the index's embedding model in a child process (blocking: use a
+    thread; the first call after a quiet spell waits for the model to load there)."""
+    from content_sync.embed import child_embedder
 
-    return embed_texts(model, list(questions))
+    return child_embedder(model).embed(list(questions))
 
 
 def cluster_greedily(vectors: np.ndarray, threshold: float = THRESHOLD) -> list[int]:
