@@ -15,11 +15,12 @@ CHROMIUM := /usr/bin/chromium
 WIDGET := channels/widget
 WIDGET_BUILT := channels/static/widget/widget.js
 
-.PHONY: help install widget run test train sync lint bench eval screenshots clean
+.PHONY: help install widget run test test-scale train sync lint bench eval screenshots clean
 
 help:
 	@echo "make run      install what is missing, train Rasa if needed, start everything (Ctrl-C stops all)"
 	@echo "make test     install what is missing, lint, and run the whole test suite"
+	@echo "make test-scale  the scale-out profile's test: two replicas on PostgreSQL and Redis (docs/deploy.md)"
 	@echo "make install  create .venv (Python 3.11) and .venv-rasa (Python 3.10), install Chromium, build the widget"
 	@echo "make widget   build the web chat widget (npm ci + npm run build in channels/widget)"
 	@echo "make screenshots  run the browser tests, saving the README's screenshots to docs/screenshots"
@@ -70,8 +71,14 @@ train: install
 run: install
 	$(VENV)/bin/python -m channels.launcher
 
+# The scale-out test (two whole replicas on PostgreSQL and Redis, about 3-5 minutes) runs in `make test-scale`,
+# which .ci/run calls after `make test`.
+SCALE_TEST := tests/integration/test_scale_out.py
 test: install train lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --ignore=$(SCALE_TEST)
+
+test-scale: install train
+	$(VENV)/bin/python -m pytest -q $(SCALE_TEST)
 
 # The README's pictures: the browser tests, saving their screenshots to docs/screenshots instead of build/.
 screenshots: install train
@@ -89,6 +96,8 @@ lint: install
 bench: install
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/sync_bench.py
+	$(VENV)/bin/python bench/load.py
+	$(VENV)/bin/python bench/memory.py
 
 SPLIT ?= test
 eval: install train

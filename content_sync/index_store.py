@@ -64,8 +64,9 @@ def _write(path: Path, data: str) -> None:
 class IndexStore:
     """Reads and publishes index versions under one folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, redis_url: str = "") -> None:
         self.root = root
+        self.redis_url = redis_url  # REDIS_URL: every switch is announced there (content_sync.notify)
         self.versions = root / "versions"
         self.pointer = root / "CURRENT"
 
@@ -175,6 +176,10 @@ class IndexStore:
         _write(pointer_tmp, version + "\n")
         os.replace(pointer_tmp, self.pointer)
         _fsync(self.root)
+        if self.redis_url:
+            from content_sync.notify import announce_version
+
+            announce_version(self.redis_url, version, str(self.root))
 
     def describe(self) -> list[dict[str, Any]]:
         """Every kept version, oldest first: name, when it was published, pages, chunks, and which serves."""

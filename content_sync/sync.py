@@ -56,7 +56,8 @@ site whose lastmod lags its content is still caught within a day)."""
 
 @contextmanager
 def sync_lock(data_dir: Path, wait: bool) -> Iterator[None]:
-    """One sync at a time per DATA_DIR, across processes. The kernel drops the lock of a killed process."""
+    """One sync at a time per index (the lock file is in DATA_DIR, or in a shared INDEX_DIR), across processes.
+    The kernel drops the lock of a killed process."""
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "sync.lock").open("w") as fh:
         try:
@@ -82,8 +83,8 @@ def run_sync(
     A sync of every source that would delete more than `deletion_limit` of the known pages deletes none of them
     and says so, unless `allow_deletions` (a misconfigured server answering 403 or noindex to every page looks
     like a site withdrawing its guidance)."""
-    with sync_lock(settings.data_dir, wait):
-        store = IndexStore(settings.index_dir)
+    with sync_lock(settings.sync_lock_dir, wait):
+        store = IndexStore(settings.index_dir, settings.redis_url)
         recovered = store.recover()
         sync = _Sync(settings, store, progress or (lambda step, done, total: None))
         report = sync.run(urls, full, allow_deletions)
