@@ -14,10 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from channels.deps import SettingsDep, get_channel_store, get_job_store
+from channels.deps import SettingsDep, get_channel_store, get_job_store, get_rasa
 from channels.editor.routes import router as editor_router
 from channels.email.inbound import MAX_MESSAGE_BYTES
 from channels.email.inbound import router as email_inbound_router
+from channels.guards import ClientAddress, RateLimits, SecurityHeaders
+from channels.observability.requests import RequestContext
+from channels.observability.routes import router as metrics_router
 from channels.rasa_client import is_up
 from channels.retention import purge_daily
 from channels.review.notices import router as review_notices_router
@@ -32,6 +35,7 @@ from channels.webchat.cors import WidgetCors
 from channels.webchat.routes import router as webchat_router
 from channels.webchat.send import router as webchat_send_router
 from content_sync.index_store import IndexStore
+from content_sync.logs import configure_logging
 
 MAX_BODY_BYTES = 64 * 1024
 PATH_BODY_BYTES = {"/email/inbound": MAX_MESSAGE_BYTES}  # a raw email may be as large as the SMTP listener takes
@@ -102,12 +106,21 @@ def create_app() -> FastAPI:
         get_channel_store(settings)  # run the channels' migrations to head, before any request needs the tables
         get_job_store(settings)
         get_staff_store(settings)  # the staff tables' own migrations (channels/staff/migrations), to head
-        async with purge_daily(get_channel_store(settings), settings.retention_days):  # RETENTION_DAYS, daily
-            yield
+        rasa = get_rasa(settings)
+        rasa.open()  # one pooled HTTP client for every message to Rasa, closed at shutdown
+        try:
+            async with purge_daily(get_channel_store(settings), settings.retention_days):  # RETENTION_DAYS, daily
+                yield
+        finally:
+            await rasa.aclose()
 
     app = FastAPI(title="Public-service assistant gateway", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+    app.add_middleware(RateLimits)  # inside BodyLimit: the chat body it reads for session_id is capped
     app.add_middleware(BodyLimit)
-    app.add_middleware(WidgetCors)  # outermost, so that refusals (413, 429) reach an embedding page readable
+    app.add_middleware(WidgetCors)  # outside the refusals (413, 429), so that an embedding page can read them
+    app.add_middleware(SecurityHeaders)  # nosniff, referrer policy, CSP and frame rules on every response
+    app.add_middleware(ClientAddress)  # TRUSTED_PROXIES: every layer inside sees the real client address
+    app.add_middleware(RequestContext)  # X-Request-ID, the request's JSON log line, reply latency (metrics)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,6 +155,7 @@ def create_app() -> FastAPI:
     app.include_router(email_inbound_router)  # POST /email/inbound: a provider's raw messages, into the spool
     app.include_router(sms_router)
     app.include_router(sync_router)
+    app.include_router(metrics_router)  # GET /metrics (docs/metrics.md)
     app.include_router(staff_router)
     app.include_router(editor_router)  # /staff/editor and /staff/dashboard
     app.include_router(review_router)  # /staff/review
@@ -149,3 +163,9 @@ def create_app() -> FastAPI:
     register_staff_errors(app)  # sign-in redirects, 403 pages and 401 JSON for /staff/
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static")
     return app
+
+
+def create_gateway() -> FastAPI:
+    """The gateway as the Procfile serves it: every log line one JSON object (content_sync.logs), then the app."""
+    configure_logging("gateway")
+    return create_app()

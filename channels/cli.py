@@ -20,7 +20,7 @@ EPILOG = """examples:
   assistant sync --full                  re-fetch and re-embed everything
   assistant sync --url https://agency.example/appeals.html
   assistant sync --allow-deletions       let one sync delete more than a fifth of the site
-  assistant status                       index version, pages, last sync, process health
+  assistant status                       index version, pages, last sync, every process (exit 1: one is down)
   assistant index list                   the kept index versions, and which one serves
   assistant index rollback               serve the version before the current one again
   assistant ask "How do I appeal a decision?"
@@ -92,27 +92,46 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         )
     else:
         console.print("last sync job  none recorded")
+    from channels.launcher import connect_host
+    from content_sync.heartbeat import STALE_SECONDS, read_beats
+
+    host = connect_host(settings.bind_host)
     checks = {
-        "gateway": f"http://127.0.0.1:{settings.gateway_port}/static/chat.css",
+        "gateway": f"http://{host}:{settings.gateway_port}/static/chat.css",
         "rasa": settings.rasa_url + "/",
         "action server": settings.actions_url + "/health",
     }
+    if settings.uses_sample_site:
+        checks["sample site"] = f"http://{host}:{settings.sample_site_port}/"
 
     async def probe() -> dict[str, bool]:
-        return {name: await is_up(url) for name, url in checks.items()}
+        return dict(zip(checks, await asyncio.gather(*(is_up(url) for url in checks.values())), strict=True))
 
-    for name, ok in asyncio.run(probe()).items():
-        console.print(f"{name:<14} {'[green]up[/green]' if ok else '[red]down[/red]'}  {checks[name]}")
+    def show(name: str, ok: bool, where: str) -> None:
+        console.print(f"{name:<14} {'[green]up[/green]' if ok else '[red]down[/red]'}  {where}")
+
+    up = asyncio.run(probe())
+    for name in ("gateway", "rasa", "action server"):
+        show(name, up[name], checks[name])
     import socket
 
     with socket.socket() as sock:
         sock.settimeout(1)
-        smtp_up = sock.connect_ex(("127.0.0.1", settings.smtp_listen_port)) == 0
-    console.print(
-        f"{'email':<14} {'[green]up[/green]' if smtp_up else '[red]down[/red]'}  "
-        f"smtp://127.0.0.1:{settings.smtp_listen_port}"
-    )
-    return 0
+        smtp_up = sock.connect_ex((host, settings.smtp_listen_port)) == 0
+    show("email", smtp_up, f"smtp://{host}:{settings.smtp_listen_port}")
+    if "sample site" in up:
+        show("sample site", up["sample site"], checks["sample site"])
+    else:
+        console.print(f"{'sample site':<14} not used (SYNC_SOURCES names the agency's own site)")
+    beats = read_beats(settings.data_dir, "worker")
+    alive = [b for b in beats if b.alive()]
+    for beat in alive:
+        show("worker", True, f"pid {beat.pid} on {beat.host}, {beat.state} (heartbeat {beat.age():.0f} s ago)")
+    if not alive:
+        seen = f"; last heartbeat {beats[0].age():.0f} s ago" if beats else "; no heartbeat recorded"
+        show("worker", False, f"no heartbeat in {settings.data_dir / 'heartbeats'} in {STALE_SECONDS:.0f} s{seen}")
+    down = [name for name, ok in up.items() if not ok] + ([] if smtp_up else ["email"]) + ([] if alive else ["worker"])
+    return 1 if down else 0
 
 
 def cmd_index(args: argparse.Namespace, console: Console) -> int:
@@ -121,7 +140,8 @@ def cmd_index(args: argparse.Namespace, console: Console) -> int:
     from content_sync.errors import IndexNotReady
     from content_sync.index_store import IndexStore
 
-    store = IndexStore(_sync_settings().index_dir)  # no gateway secrets needed to look at the index
+    sync_settings = _sync_settings()  # no gateway secrets needed to look at the index
+    store = IndexStore(sync_settings.index_dir, sync_settings.redis_url)  # a rollback is announced on Redis
     versions = store.describe()
     if args.index_command == "list":
         if not versions:
@@ -152,7 +172,7 @@ def cmd_index(args: argparse.Namespace, console: Console) -> int:
     from content_sync.sync import sync_lock
 
     try:
-        with sync_lock(_sync_settings().data_dir, wait=False):  # not while a sync publishes or prunes
+        with sync_lock(_sync_settings().sync_lock_dir, wait=False):  # not while a sync publishes or prunes
             store.switch(target)
     except (IndexNotReady, SyncBusy) as exc:
         console.print(f"[red]{exc}[/red]")
@@ -235,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete pages even when more than a fifth of the site (or 10 pages) would go in one sync",
     )
     sync.set_defaults(func=cmd_sync)
-    status = sub.add_parser("status", help="index version, pages, chunks, last sync and the health of each process")
+    status = sub.add_parser(
+        "status",
+        help="index version, pages, chunks, last sync and the health of every process, the worker included "
+        "(exit status 1 when one is down)",
+    )
     status.set_defaults(func=cmd_status)
     index = sub.add_parser("index", help="list the kept index versions, or roll back to one")
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")

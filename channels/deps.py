@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
 
+from channels.degraded import Responder, responder_for
 from channels.rasa_client import RasaClient
 from channels.settings import Settings, get_settings
 from channels.store import ChannelStore
@@ -34,8 +35,19 @@ def get_job_store(settings: SettingsDep) -> JobStore:
     return _job_store(settings.database_url)
 
 
+@lru_cache(maxsize=4)
+def _rasa(url: str, token: str) -> RasaClient:
+    return RasaClient(url, token)
+
+
 def get_rasa(settings: SettingsDep) -> RasaClient:
-    return RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
+    """The process's Rasa client: one connection pool, opened in the gateway's lifespan (channels/app.py)."""
+    return _rasa(settings.rasa_url, settings.rasa_token.get_secret_value())
+
+
+def get_responder(settings: SettingsDep, rasa: Annotated[RasaClient, Depends(get_rasa)]) -> Responder:
+    """Rasa's answer, or the degraded one from the index when Rasa cannot (channels/degraded.py)."""
+    return responder_for(rasa, settings)
 
 
 def require_sync_token(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -54,4 +66,5 @@ def require_sync_token(settings: SettingsDep, authorization: Annotated[str | Non
 ChannelStoreDep = Annotated[ChannelStore, Depends(get_channel_store)]
 JobStoreDep = Annotated[JobStore, Depends(get_job_store)]
 RasaDep = Annotated[RasaClient, Depends(get_rasa)]
+ResponderDep = Annotated[Responder, Depends(get_responder)]
 SyncTokenDep = Depends(require_sync_token)

@@ -1,7 +1,7 @@
 """`make run`: write `.env` if missing, check settings, train Rasa if needed, then run every process under honcho.
 
 One Ctrl-C (SIGINT) or SIGTERM stops them all: honcho sends SIGTERM to each process group, and SIGKILL
-to whatever is left 5 seconds later.
+to whatever is left 5 seconds later. A process that dies on its own is started again (channels/supervise.py).
 """
 
 from __future__ import annotations
@@ -9,22 +9,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import json
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from dotenv import dotenv_values
 from honcho.environ import parse_procfile
-from honcho.manager import Manager
 from pydantic import ValidationError
 
 from channels.settings import Settings, describe_error
+from channels.supervise import RestartingManager
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSISTANT = ROOT / "assistant"
@@ -179,6 +181,15 @@ def ensure_model(models: Path = ROOT / "models") -> Path:
     return model
 
 
+def fresh_metrics_dir(folder: Path) -> None:
+    """An empty PROMETHEUS_MULTIPROC_DIR: counts start again at zero with every `make run` (a reset Prometheus
+    handles), and none are left from processes of an earlier run."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 def child_env(settings: Settings, model: Path) -> dict[str, str]:
     """The environment every process gets: .env, overridden by the real environment, plus resolved values."""
     env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
@@ -200,12 +211,62 @@ def child_env(settings: Settings, model: Path) -> dict[str, str]:
             "RASA_MODEL": str(model),
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            # The gateway and the email listener count into files here; GET /metrics adds them up (docs/metrics.md).
+            "PROMETHEUS_MULTIPROC_DIR": str(settings.data_dir / "metrics"),
             # The repository first; an inherited PYTHONPATH (the tests' socket guard) still applies after it.
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         }
     )
+    redis = urlsplit(settings.redis_url) if settings.redis_url else None
+    if redis is not None:  # named by the profile's endpoints file (scale_out_endpoints), never written to disk
+        env["REDIS_USERNAME"] = unquote(redis.username or "")
+        env["REDIS_PASSWORD"] = unquote(redis.password or "")
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+DEFAULT_ENDPOINTS = "assistant/endpoints.yml"
+
+
+def scale_out_endpoints(settings: Settings) -> str | None:
+    """With REDIS_URL set (the scale-out profile), the text of Rasa's endpoints file: assistant/endpoints.yml
+    plus Redis tracker and lock stores, so that any Rasa replica serves any conversation. None without it.
+
+    Trackers expire after RETENTION_DAYS like the transcripts. A password or user name in REDIS_URL is not
+    written out: the file names ${REDIS_PASSWORD} / ${REDIS_USERNAME}, which `child_env` sets.
+    """
+    if not settings.redis_url:
+        return None
+    parts = urlsplit(settings.redis_url)
+    db = int((parts.path or "/0").strip("/") or 0)
+    common = [
+        "  type: redis",
+        f"  url: {json.dumps(parts.hostname or '127.0.0.1')}",
+        f"  port: {parts.port or 6379}",
+        f"  db: {db}",
+        f"  use_ssl: {'true' if parts.scheme == 'rediss' else 'false'}",
+        "  key_prefix: assistant",
+    ]
+    if parts.username:
+        common.append("  username: ${REDIS_USERNAME}")
+    if parts.password:
+        common.append("  password: ${REDIS_PASSWORD}")
+    tracker = ["tracker_store:", *common, f"  record_exp: {settings.retention_days * 86400}"]
+    lock = ["lock_store:", *common]
+    base = (ASSISTANT / "endpoints.yml").read_text().rstrip("\n")
+    note = "# Written by channels/launcher.py for REDIS_URL (the scale-out profile, docs/deploy.md)."
+    return "\n".join([base, note, *tracker, *lock]) + "\n"
+
+
+def write_endpoints(settings: Settings) -> str:
+    """The endpoints file `rasa run` is given: the default one, or the profile's written into DATA_DIR."""
+    text = scale_out_endpoints(settings)
+    if text is None:
+        return DEFAULT_ENDPOINTS
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = (settings.data_dir / "rasa-endpoints.yml").resolve()
+    path.write_text(text)
+    return str(path)
 
 
 def announce_when_ready(settings: Settings) -> None:
@@ -264,11 +325,15 @@ def main() -> None:
     except subprocess.CalledProcessError:
         sys.exit("Training the Rasa model failed (see above); fix assistant/ and run `make run` again.")
     env = child_env(settings, model)
-    manager = Manager()
+    fresh_metrics_dir(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
+    manager = RestartingManager()  # a process that dies is started again (channels/supervise.py)
     started = []
+    endpoints = write_endpoints(settings)
     for name, entry in parse_procfile((ROOT / "Procfile").read_text()).processes.items():
         if name == "site" and not settings.uses_sample_site:
             continue
+        if name == "rasa" and endpoints != DEFAULT_ENDPOINTS:
+            entry = entry.replace(f"--endpoints {DEFAULT_ENDPOINTS}", f"--endpoints {shlex.quote(endpoints)}")
         manager.add_process(name, entry, env=env, cwd=str(ROOT))
         started.append(name)
     print(f"Starting {', '.join(started)}; the first sync runs if no index exists yet.", flush=True)

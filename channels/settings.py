@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ class Settings(SyncSettings):
     # Bearer token for POST /email/inbound (a mail provider's inbound-parse webhook posting raw messages);
     # empty: the route is off (503).
     email_inbound_token: SecretStr = SecretStr("")
+    # Bearer token for GET /metrics (docs/metrics.md); empty: /metrics answers loopback connections only.
+    metrics_token: SecretStr = SecretStr("")
 
     max_message_chars: int = Field(2000, ge=10)
     sms_max_chars: int = Field(480, ge=160)
@@ -53,11 +56,29 @@ class Settings(SyncSettings):
     twilio_from_number: str = Field("", pattern=r"^(\+[1-9][0-9]{6,14})?$")
     sms_inline_timeout: float = Field(8.0, gt=0, le=14)
 
+    # Degraded mode (channels/degraded.py): a message Rasa has not answered within RASA_TIMEOUT seconds (or that
+    # Rasa or the action server refused) is answered by the gateway from the index itself; after such a failure
+    # Rasa is tried again (a short health probe) at most every RASA_RETRY_SECONDS. A message with no answer at all
+    # within ANSWER_TIMEOUT seconds is told it has been passed on, and goes to the review queue.
+    rasa_timeout: float = Field(5.0, gt=0, le=120)
+    rasa_retry_seconds: float = Field(10.0, gt=0, le=3600)
+    answer_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds an inbound message (web or SMS) is held by the gateway answering it; a message still unanswered
+    # after that (its gateway died) is answered again by another gateway, or this one after a restart.
+    inbound_lease_seconds: float = Field(45.0, ge=1, le=3600)
+
     # Inbound email: answer only senders that this receiving server's Authentication-Results pass (SPF/DMARC).
     email_authserv_id: str = ""
     # Messages per minute from one client address on each public route, and within one conversation; 0: off.
     rate_limit_per_client: int = Field(60, ge=0)
     rate_limit_per_session: int = Field(20, ge=0)
+    # Where the rate-limit counters live (channels/guards/limits.py): memory:// (each gateway process counts
+    # alone) or a Redis URL (redis://host:port/db, rediss:// with TLS) that every gateway replica shares.
+    # Empty: REDIS_URL when that is set (the scale-out profile), else memory://.
+    rate_limit_storage: str = ""
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma-separated); empty: none, and
+    # the client address is always the direct peer's (channels/guards/address.py).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(default_factory=list)
     # Origins (scheme://host[:port]) of the pages that may embed the web chat widget (CORS on /api/chat and
     # /static/); `*` allows any. Empty: the origins of SYNC_SOURCES, the agency's own site.
     widget_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -75,6 +96,33 @@ class Settings(SyncSettings):
     staff_login_max_failures: int = Field(5, ge=1)
     staff_login_max_failures_per_client: int = Field(20, ge=1)
     staff_lockout_minutes: float = Field(15.0, gt=0)
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _limit_storage(cls, value: str) -> str:
+        value = value.strip()
+        scheme = urlsplit(value).scheme
+        if value not in ("", "memory://") and (scheme not in ("redis", "rediss") or not urlsplit(value).hostname):
+            raise ValueError(f"{value!r} is not memory:// or a Redis URL such as redis://127.0.0.1:6379/0")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            return value
+        networks = []
+        for entry in value:
+            try:
+                networks.append(ip_network(str(entry), strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or CIDR; give entries such as 10.0.0.5 or 10.0.0.0/8, "
+                    "comma-separated"
+                ) from None
+        return networks
 
     @field_validator("widget_origins", mode="before")
     @classmethod
@@ -103,6 +151,20 @@ class Settings(SyncSettings):
         self.rasa_url = self.rasa_url.rstrip("/")
         self.actions_url = self.actions_url.rstrip("/")
         return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_answer(self) -> Settings:
+        if self.inbound_lease_seconds <= self.answer_timeout:
+            raise ValueError(
+                f"INBOUND_LEASE_SECONDS ({self.inbound_lease_seconds:g}) must be longer than ANSWER_TIMEOUT "
+                f"({self.answer_timeout:g}): a message still being answered would be answered a second time"
+            )
+        return self
+
+    @property
+    def limits_storage(self) -> str:
+        """RATE_LIMIT_STORAGE, or REDIS_URL when that is empty and REDIS_URL is set, else memory://."""
+        return self.rate_limit_storage or self.redis_url or "memory://"
 
     @property
     def embed_origins(self) -> list[str]:

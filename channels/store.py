@@ -274,6 +274,47 @@ conversation_links = sa.Table(
 `conversation` instead of "sms:<number>" / "email:<address>" (`party`), until the link is older than its TTL."""
 
 
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("idem_key", sa.String(64), nullable=False),
+    sa.Column("session_id", sa.String(160), nullable=True),
+    sa.Column("ref", sa.String(64), nullable=True),
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("reply", sa.Text, nullable=True),
+    sa.UniqueConstraint("channel", "idem_key", name="uq_inbound_messages_channel_idem_key"),
+    sa.Index("ix_inbound_messages_state_claimed_at", "state", "claimed_at"),
+    sa.Index("ix_inbound_messages_received_at", "received_at"),
+)
+"""The inbound journal of web chat and email (docs/adr/0018-inbound-journal.md): each message is written here
+before it is answered and marked once it is. SMS has its own journal, `sms_messages`.
+
+    id            row number
+    channel       "web" or "email"
+    idem_key      the keyed hash (channels.privacy.hash_sender) of the message's idempotency key: web, the
+                  session and the widget's Idempotency-Key (a fresh random one when the client sent none);
+                  email, the Message-ID (the spool id when there is none). One row per key and channel, so a
+                  repeat is answered from this row, never again
+    session_id    web: the session the message belongs to (a retry gets its reply in that session)
+    ref           email: the spool id of the copy being answered
+    text          web: the customer's message as sent, only while a reply is owed (NULL once answered or given
+                  up: the redacted copy is in `messages`)
+    state         answering (a gateway holds it, within INBOUND_LEASE_SECONDS of claimed_at), answered, skipped
+                  (email: not answered, see the spool's note), failed (the client was told it failed, or the
+                  email ended in failed/; a repeat answers it again), expired (not answered within a day)
+    received_at   when it was first written (UTC); claimed_at: when its current holder took it
+    answered_at   when it was marked answered
+    attempts      how many holders it had (more than 1: a gateway died holding it)
+    reply         web: the reply as the API sent it (JSON), for a retry with the same key, until it expires
+"""
+
 CHAIN = MigrationChain("channels", MIGRATIONS, VERSION_TABLE)
 
 
@@ -366,9 +407,14 @@ class ChannelStore:
             "state": "answering",
             "sender_hash": self.number_key(sender),
         }
-        insert = _insert(self.engine)(sms_messages).values(**row).on_conflict_do_nothing(index_elements=["message_sid"])
+        insert = (
+            _insert(self.engine)(sms_messages)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["message_sid"])
+            .returning(sms_messages.c.message_sid)  # not rowcount: psycopg 3.3 reports -1 for an INSERT here
+        )
         with self.engine.begin() as conn:
-            return conn.execute(insert).rowcount == 1
+            return conn.execute(insert).first() is not None
 
     def take_over_sms(
         self, message_sid: str, lease: float, retry_after: float, state: str = "answering", now: datetime | None = None
@@ -743,12 +789,136 @@ class ChannelStore:
             "continuation_attempts": continuation_attempts.delete().where(continuation_attempts.c.at < cutoff),
             "conversation_links": conversation_links.delete().where(conversation_links.c.linked_at < cutoff),
             "last_answers": last_answers.delete().where(last_answers.c.answered_at < cutoff),
+            "inbound_messages": inbound_messages.delete().where(inbound_messages.c.received_at < cutoff),
         }
         with self.engine.begin() as conn:
             counts = {name: int(conn.execute(delete).rowcount) for name, delete in deletes.items()}
         if any(counts.values()):
             log.info("retention: deleted rows older than %d days: %s", days, counts)
         return counts
+
+    # -- the inbound journal (docs/adr/0018-inbound-journal.md) -------------------------------------------
+
+    def inbound_key(self, channel: str, key: str) -> str:
+        """What `inbound_messages.idem_key` holds for a channel's idempotency key (a keyed hash)."""
+        return hash_sender(self.privacy_key, f"inbound:{channel}:{key}")
+
+    def journal_inbound(
+        self,
+        channel: str,
+        idem_key: str,
+        text: str | None = None,
+        session_id: str | None = None,
+        ref: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[bool, dict[str, Any]]:
+        """Write an inbound message before it is answered, held (`answering`) by the caller. (True, row) for
+        the one caller that wrote it; (False, the row already there) for a repeat of the same `idem_key`.
+        """
+        now = now or datetime.now(UTC)
+        row = {
+            "channel": channel,
+            "idem_key": idem_key,
+            "session_id": session_id,
+            "ref": ref,
+            "text": text,
+            "state": "answering",
+            "received_at": now,
+            "claimed_at": now,
+            "attempts": 1,
+        }
+        insert = (
+            _insert(self.engine)(inbound_messages)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["channel", "idem_key"])
+            .returning(inbound_messages.c.channel)  # not rowcount: psycopg 3.3 reports -1 for an INSERT here
+        )
+        where = sa.and_(inbound_messages.c.channel == channel, inbound_messages.c.idem_key == idem_key)
+        with self.engine.begin() as conn:
+            wrote = conn.execute(insert).first() is not None
+            found = conn.execute(sa.select(inbound_messages).where(where)).mappings().one()
+        return wrote, _utc(dict(found))
+
+    def inbound_message(self, row_id: int) -> dict[str, Any] | None:
+        """One journal row, as a dict of its columns."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(inbound_messages).where(inbound_messages.c.id == row_id)).mappings()
+            row = found.first()
+        return _utc(dict(row)) if row is not None else None
+
+    def take_over_inbound(self, row_id: int, lease: float, ref: str | None = None, now: datetime | None = None) -> bool:
+        """Take a message whose holder died (still `answering` more than `lease` seconds after it was claimed),
+        or one whose answer failed or expired. One atomic update: True for the one caller that took it, which
+        now holds it (`answering`) with a fresh lease.
+        """
+        now = now or datetime.now(UTC)
+        row = inbound_messages.c
+        values: dict[str, Any] = {"state": "answering", "claimed_at": now, "attempts": row.attempts + 1}
+        if ref is not None:
+            values["ref"] = ref
+        takeable = sa.or_(
+            sa.and_(row.state == "answering", row.claimed_at < now - timedelta(seconds=lease)),
+            row.state.in_(("failed", "expired")),
+        )
+        update = inbound_messages.update().where(row.id == row_id, takeable).values(**values)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update).rowcount == 1)
+
+    def finish_inbound(
+        self, row_id: int, state: str = "answered", reply: str | None = None, now: datetime | None = None
+    ) -> None:
+        """Mark a message answered (or skipped): its raw text goes; the reply, if given, stays for a retry."""
+        values = {"state": state, "answered_at": now or datetime.now(UTC), "text": None, "reply": reply}
+        with self.engine.begin() as conn:
+            conn.execute(inbound_messages.update().where(inbound_messages.c.id == row_id).values(**values))
+
+    def orphaned_inbound(
+        self, channel: str, lease: float, max_age: float, limit: int = 20, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages on `channel` still `answering` more than `lease` seconds after they were claimed (their
+        gateway died), received within `max_age` seconds, oldest first.
+        """
+        now = now or datetime.now(UTC)
+        row = inbound_messages.c
+        query = (
+            sa.select(inbound_messages)
+            .where(
+                row.channel == channel,
+                row.state == "answering",
+                row.claimed_at < now - timedelta(seconds=lease),
+                row.received_at > now - timedelta(seconds=max_age),
+            )
+            .order_by(row.received_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_utc(dict(r)) for r in conn.execute(query).mappings()]
+
+    def expire_inbound(self, max_age: float, now: datetime | None = None) -> int:
+        """Forget what is older than `max_age` seconds: unanswered messages become `expired`, and every old
+        row loses its raw text and kept reply. How many rows changed.
+        """
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=max_age)
+        row = inbound_messages.c
+        old = row.received_at < cutoff
+        with self.engine.begin() as conn:
+            expired = conn.execute(
+                inbound_messages.update().where(old, row.state == "answering").values(state="expired", text=None)
+            ).rowcount
+            cleared = conn.execute(
+                inbound_messages.update()
+                .where(old, sa.or_(row.text.is_not(None), row.reply.is_not(None)))
+                .values(text=None, reply=None)
+            ).rowcount
+        return int(expired) + int(cleared)
+
+    def inbound(self, channel: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The journal's rows, oldest first (on one channel if given)."""
+        query = sa.select(inbound_messages).order_by(inbound_messages.c.id).limit(limit)
+        if channel is not None:
+            query = query.where(inbound_messages.c.channel == channel)
+        with self.engine.connect() as conn:
+            return [_utc(dict(r)) for r in conn.execute(query).mappings()]
 
     # -- the email outbox (docs/adr/0012-email-outbox.md) -------------------------------------------------
 
@@ -860,6 +1030,12 @@ class ChannelStore:
 
     # -- continuation codes ("Text me this / Email me this") ----------------------------------------------
 
+    def count_outbox(self) -> dict[str, int]:
+        """How many outbox emails are in each state (queued, sending, sent, failed), for /metrics."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(email_outbox.c.state, sa.func.count()).group_by(email_outbox.c.state)).all()
+        return {str(state): int(n) for state, n in rows}
+
     def save_last_answer(self, conversation: str, messages: str, now: datetime | None = None) -> None:
         """Keep `conversation`'s last answering turn (Rasa's reply, as JSON), replacing the one before."""
         row = {"conversation": conversation, "messages": messages, "answered_at": now or datetime.now(UTC)}
@@ -895,9 +1071,10 @@ class ChannelStore:
             _insert(self.engine)(continuation_codes)
             .values(**_fit(continuation_codes, row))
             .on_conflict_do_nothing(index_elements=["code_hash"])
+            .returning(continuation_codes.c.code_hash)  # not rowcount: psycopg 3.3 reports -1 for an INSERT here
         )
         with self.engine.begin() as conn:
-            return bool(conn.execute(insert).rowcount == 1)
+            return conn.execute(insert).first() is not None
 
     def codes_since(
         self,

@@ -28,6 +28,13 @@ on what it read, from the read until the commit:
   job returns None and the worker polls again. With the locks above this does not happen; it is the
   belt to their braces.
 
+Several workers (the scale-out profile, docs/adr/0020-scale-out-profile.md) share the queue on PostgreSQL:
+- a worker holds a session-level advisory lock on each job it runs (`job_lock_key`), taken inside the claim's
+  transaction and released by `release` (or by PostgreSQL when the worker's connection dies), so that
+  `fail_interrupted` at another worker's start fails only jobs whose worker is gone;
+- `SchedulerLease` elects the one worker whose schedule queues jobs, with another advisory lock.
+On SQLite (one machine, one worker) a running job is always its one worker's, and that worker is the scheduler.
+
 The URL list stays a JSON column of `sync_jobs` rather than moving to a child table of (job_id, url) rows:
 with merges serialised by the lock, rewriting the list is safe, lists are short (one webhook's pages), and
 databases made by earlier versions (`metadata.create_all` of this same table) keep working with no migration.
@@ -36,6 +43,7 @@ databases made by earlier versions (`metadata.create_all` of this same table) ke
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -62,6 +70,19 @@ sync_jobs = sa.Table(
     sa.Column("report", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )
+
+
+SCHEDULER_LOCK_KEY = -0x5C4ED01E
+"""The advisory lock the scheduling worker holds (negative: never a job's key, which `job_lock_key` keeps >= 0)."""
+
+
+SCHEMA_LOCK_KEY = -0x5C4ED01F
+"""Held while this store creates its table on PostgreSQL, where two CREATE TABLEs at once fail."""
+
+
+def job_lock_key(job_id: str) -> int:
+    """The advisory lock a running job's worker holds: 60 bits of its hex id, a non-negative bigint."""
+    return int(job_id[:15], 16)
 
 
 def _now() -> datetime:
@@ -97,7 +118,12 @@ class JobStore:
         self._writer = self.engine.execution_options()
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self._writer, "begin", _begin_immediate)
-        metadata.create_all(self.engine)
+        self._postgres = self.engine.dialect.name == "postgresql"
+        with self.engine.begin() as conn:
+            if self._postgres:  # workers and gateways starting at once: one CREATE TABLE at a time
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            metadata.create_all(conn)
+        self._running: dict[str, Connection] = {}  # PostgreSQL: the connection holding each claimed job's lock
 
     def enqueue(self, urls: list[str] | None = None, full: bool = False, requested_by: str = "api") -> str:
         """Queue a job, or join a queued one of the same kind (jobs coalesce while they wait)."""
@@ -149,27 +175,60 @@ class JobStore:
             return [_public(r) for r in rows]
 
     def claim(self) -> dict[str, Any] | None:
-        """Take the oldest queued job and mark it running; None when there is none."""
-        with self._writer.begin() as conn:
-            job_id = conn.execute(
-                sa.select(sync_jobs.c.id)
-                .where(sync_jobs.c.status == "queued")
-                .order_by(sync_jobs.c.created_at, sync_jobs.c.id)
-                .limit(1)
-                .with_for_update()  # waits out a merge into it (milliseconds), then sees its URLs
-            ).scalar()
-            if job_id is None:
-                return None
-            taken = conn.execute(
-                sync_jobs.update()
-                .where(sync_jobs.c.id == job_id, sync_jobs.c.status == "queued")
-                .values(status="running", started_at=_now())
-            )
-            if taken.rowcount != 1:
-                return None
-            # Read back inside the transaction: these are the URLs the job runs with, and no merge can change them.
-            row = conn.execute(sa.select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().one()
-            return _public(row)
+        """Take the oldest queued job and mark it running; None when there is none.
+
+        On PostgreSQL the claiming connection keeps the job's advisory lock after the commit, until `release`.
+        """
+        if not self._postgres:
+            with self._writer.begin() as conn:
+                return self._claim(conn)
+        conn = self.engine.connect()
+        try:
+            with conn.begin():
+                job = self._claim(conn)
+        except BaseException:
+            conn.invalidate()  # really closed, not pooled: a lock taken before the error goes with it
+            conn.close()
+            raise
+        if job is None:
+            conn.close()
+        else:
+            self._running[str(job["job_id"])] = conn
+        return job
+
+    def release(self, job_id: str) -> None:
+        """Drop a claimed job's lock once its worker is done with it (after `finish`, or after it failed)."""
+        conn = self._running.pop(job_id, None)
+        if conn is not None:
+            try:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(job_lock_key(job_id))))
+                conn.commit()
+            except sa.exc.DBAPIError:
+                conn.invalidate()  # the session ends, and its locks with it
+            conn.close()
+
+    def _claim(self, conn: Connection) -> dict[str, Any] | None:
+        job_id = conn.execute(
+            sa.select(sync_jobs.c.id)
+            .where(sync_jobs.c.status == "queued")
+            .order_by(sync_jobs.c.created_at, sync_jobs.c.id)
+            .limit(1)
+            .with_for_update()  # waits out a merge into it (milliseconds), then sees its URLs
+        ).scalar()
+        if job_id is None:
+            return None
+        taken = conn.execute(
+            sync_jobs.update()
+            .where(sync_jobs.c.id == job_id, sync_jobs.c.status == "queued")
+            .values(status="running", started_at=_now())
+        )
+        if taken.rowcount != 1:
+            return None
+        if self._postgres:  # session-level: outlives this transaction, held until `release` or disconnect
+            conn.execute(sa.select(sa.func.pg_advisory_lock(job_lock_key(str(job_id)))))
+        # Read back inside the transaction: these are the URLs the job runs with, and no merge can change them.
+        row = conn.execute(sa.select(sync_jobs).where(sync_jobs.c.id == job_id)).mappings().one()
+        return _public(row)
 
     def finish(self, job_id: str, version: str | None, report: dict[str, Any] | None, error: str | None) -> None:
         """Record how a job ended."""
@@ -185,16 +244,86 @@ class JobStore:
                     error=error,
                 )
             )
+        self.release(job_id)  # when this store claimed it (the worker releases a job its child finished)
 
     def fail_interrupted(self) -> int:
-        """Jobs left running by a worker that died are marked failed; the next sync recovers."""
+        """Jobs left running by a worker that died are marked failed; the next sync recovers.
+
+        On PostgreSQL a job whose advisory lock is still held belongs to a live worker and is left alone.
+        """
+        orphaned = sync_jobs.c.status == "running"
         with self._writer.begin() as conn:
+            if self._postgres:
+                running = conn.execute(sa.select(sync_jobs.c.id).where(orphaned).with_for_update()).scalars().all()
+                dead = []
+                for job_id in running:
+                    key = job_lock_key(str(job_id))
+                    if conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar():
+                        dead.append(job_id)  # nobody holds it: its worker is gone (this lock ends with the commit)
+                orphaned = orphaned & sync_jobs.c.id.in_(dead)
             result = conn.execute(
                 sync_jobs.update()
-                .where(sync_jobs.c.status == "running")
+                .where(orphaned)
                 .values(status="failed", finished_at=_now(), error="the worker stopped while this job ran; sync again")
             )
             return int(result.rowcount)
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status (`queued`, `running`, ...), for /metrics and `assistant status`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(sync_jobs.c.status, sa.func.count()).group_by(sync_jobs.c.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+
+class SchedulerLease:
+    """Which worker's schedule queues jobs: exactly one, the holder of an advisory lock on PostgreSQL.
+
+    `held()` tries to take the lock when it is not held (a standby worker takes over within one call after
+    the holder's connection closes: its process died, or it stopped), and checks the connection when it is.
+    On SQLite there is one worker, and it always holds the lease. Thread-safe.
+    """
+
+    def __init__(self, jobs: JobStore) -> None:
+        self.engine = jobs.engine
+        self._postgres = jobs.engine.dialect.name == "postgresql"
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def held(self) -> bool:
+        """True when this process is the scheduler now (taking the lease if it is free)."""
+        if not self._postgres:
+            return True
+        with self._lock:
+            try:
+                if self._conn is not None:
+                    self._conn.execute(sa.select(1))  # still connected, so still holding it
+                    self._conn.commit()
+                    return True
+                conn = self.engine.connect()
+                got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(SCHEDULER_LOCK_KEY))).scalar())
+                conn.commit()
+                if got:
+                    self._conn = conn
+                else:
+                    conn.close()
+                return got
+            except sa.exc.DBAPIError:
+                self._drop()
+                return False
+
+    def release(self) -> None:
+        """Give the lease up (a worker stopping), so a standby takes over at its next try."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()  # end the session (not back to the pool): PostgreSQL releases its lock
+                conn.close()
+            except sa.exc.DBAPIError:
+                pass
 
 
 def _public(row: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -28,6 +28,11 @@ class SyncSettings(BaseSettings):
 
     data_dir: Path = Path("data/runtime")
     database_url: str = ""
+    # Scale-out (docs/deploy.md): the index folder every replica reads (a shared filesystem; default
+    # DATA_DIR/index), and Redis for Rasa's trackers and locks and the index-published signal (empty: none).
+    index_dir: Path = Path("data/runtime/index")
+    redis_url: str = ""
+    _shared_index: bool = PrivateAttr(False)  # INDEX_DIR was given
     sample_site_port: int = Field(8080, ge=1, le=65535)
     sync_sources: Annotated[list[str], NoDecode] = []
     allowed_domains: Annotated[list[str], NoDecode] = []
@@ -78,10 +83,20 @@ class SyncSettings(BaseSettings):
             raise ValueError(f"{value!r} is not a 5-field cron expression such as '*/15 * * * *' ({exc})") from exc
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError(f"{value!r} is not a Redis URL such as redis://127.0.0.1:6379/0 (or empty for none)")
+        return value
+
     @model_validator(mode="after")
     def _defaults(self) -> SyncSettings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'assistant.db'}"
+        self._shared_index = "index_dir" in self.model_fields_set
+        if not self._shared_index:
+            self.index_dir = self.data_dir / "index"
         return self
 
     @property
@@ -102,8 +117,10 @@ class SyncSettings(BaseSettings):
         return sorted({urlsplit(url).netloc.lower() for url in self.sources})
 
     @property
-    def index_dir(self) -> Path:
-        return self.data_dir / "index"
+    def sync_lock_dir(self) -> Path:
+        """Where the one-sync-at-a-time lock lives: beside the index it guards (INDEX_DIR when set, which
+        may be shared by several workers), else DATA_DIR as before."""
+        return self.index_dir if self._shared_index else self.data_dir
 
 
 @lru_cache

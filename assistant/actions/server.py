@@ -81,6 +81,13 @@ def create_app(executor: ActionExecutor, token: str) -> Sanic[Any, Any]:
 
     app.register_middleware(require_token, "request")
     _register_test_delay(app)
+
+    async def warm_up(_app: Sanic[Any, Any]) -> None:
+        # In each worker process, which answers: not in Sanic's manager process, which serves nothing and
+        # would otherwise hold a second copy of the model and the index (about 500 MB).
+        threading.Thread(target=_load_index_when_published, name="index-warm-up", daemon=True).start()
+
+    app.register_listener(warm_up, "after_server_start")
     return app
 
 
@@ -128,7 +135,6 @@ def main() -> None:
         "rasa-sdk %s serving Rasa 3.6 (minor versions differ on purpose; protocol checked by the tests)",
         rasa_sdk.__version__,
     )
-    threading.Thread(target=_load_index_when_published, name="index-warm-up", daemon=True).start()
     executor = ActionExecutor()
     executor.register_package("assistant.actions")
     # rasa_sdk.endpoint.run, with this module's create_app as the factory every worker calls.

@@ -15,10 +15,11 @@ for _unused in ("torch", "transformers"):
 
 from channels.email.listener import serve  # noqa: E402
 from channels.settings import get_settings  # noqa: E402
+from content_sync.logs import configure_logging  # noqa: E402
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("email")  # one JSON object a line (content_sync.logs)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
     settings = get_settings()
     stop = threading.Event()

@@ -14,6 +14,11 @@ MAX_MESSAGE_BYTES is refused with 552 before anything is spooled: the sending se
 sender, and the listener logs the refusal. The rate limiter lives in the listener's memory, counts masked
 addresses, and is seeded from `done/` at start.
 
+Each message is also written to the inbound journal (channels.store `inbound_messages`) under its sender and
+Message-ID before it is answered, and marked once its reply is queued: a second copy of one message (a sending
+server's retry after a lost 250, a provider's webhook sent twice) is skipped as a duplicate, not answered
+twice (docs/adr/0018-inbound-journal.md).
+
 A reply (plain text and HTML, rendered from the same Answers) goes into the email outbox, keyed by the spool
 id so that a message answered twice after a crash is queued once; the outbox's sender loop, started here too,
 delivers it (channels/email/outbox.py). POST /email/inbound puts a provider's raw message into the same spool.
@@ -22,6 +27,7 @@ A message that brings a continuation code joins the sender to that web conversat
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
@@ -39,23 +45,26 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from channels.answers import (
     Answer,
-    answers_from_rasa,
     email_update_note,
     events_to_record,
     render_email,
     render_email_html,
 )
 from channels.continuation import JOINED, Redeemed, conversation_for, redeem
+from channels.degraded import responder_for
 from channels.email.guard import ReplyLimiter, auth_refusal
 from channels.email.outbox import queue_email, start_sender
 from channels.email.read import InboundMail, read_mail
 from channels.email.send import build_reply
+from channels.observability.metrics import count_turn, observe_reply
+from channels.observability.requests import new_request_id
 from channels.privacy import mask_email, pseudonym, redact, warm_up
 from channels.rasa_client import RasaClient, RasaUnavailable
 from channels.review.deps import review_store_for
 from channels.review.optin import opt_in_email
 from channels.settings import Settings
 from channels.store import ChannelStore
+from content_sync.logs import bind_request_id
 
 log = logging.getLogger("channels.email")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -100,6 +109,15 @@ class ListenerController(Controller):
 
     def factory(self) -> SMTP:
         return SizeLoggingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def spool_age(msg_id: str) -> float:
+    """Seconds since the message with spool id `msg_id` was accepted (the id starts with that time)."""
+    try:
+        accepted = calendar.timegm(time.strptime(msg_id[:15], "%Y%m%dT%H%M%S")) + int(msg_id[15:24]) / 1e9
+    except ValueError:
+        return 0.0
+    return max(0.0, time.time() - accepted)
 
 
 class Spool:
@@ -208,15 +226,36 @@ class Answerer:
         self.store = store if store is not None else ChannelStore(settings.database_url, privacy_key=self.privacy_key)
         self.limiter = ReplyLimiter(settings.rate_limit_per_session)
         self.limiter.seed(spool.root / "done")
+        self._journal_row: int | None = None  # the journal row of the message being answered
+
+    def _journal(self, msg_id: str, mail: InboundMail) -> int | None:
+        """Write the message to the inbound journal under its sender and Message-ID (the spool id when it has
+        none); its row id, or None when another copy of it was answered or is being answered.
+        """
+        key = self.store.inbound_key("email", f"{mail.sender.lower()}\n{mail.message_id or 'spool:' + msg_id}")
+        wrote, row = self.store.journal_inbound("email", key, ref=msg_id)
+        if wrote or row["ref"] == msg_id:  # new, or this copy again (after a crash, or while Rasa was down)
+            return int(row["id"])
+        if self.store.take_over_inbound(int(row["id"]), self.settings.inbound_lease_seconds, ref=msg_id):
+            return int(row["id"])  # the other copy failed, or expired unanswered
+        return None
 
     def process(self, msg_id: str) -> bool:
         """Handle one message; False means keep it and try again later. Nothing here may kill the worker."""
         try:
-            return self._process(msg_id)
+            with bind_request_id(new_request_id()):  # its log lines, Rasa's and the action's carry it
+                return self._process(msg_id)
         except Exception as exc:
             log.error("message %s failed: %s", msg_id, type(exc).__name__)  # the text may quote the message
             self.spool.finish(msg_id, "failed", {"error": redact(f"{type(exc).__name__}: {exc}")}, keep_message=True)
+            if self._journal_row is not None:  # another copy of it may be answered
+                try:
+                    self.store.finish_inbound(self._journal_row, "failed")
+                except Exception as journal_exc:
+                    log.error("message %s: could not mark it failed in the journal: %s", msg_id, journal_exc)
             return True
+        finally:
+            self._journal_row = None
 
     def _reply_body(self, msg_id: str, mail: InboundMail, meta: dict[str, Any]) -> tuple[str, str] | None:
         """The reply's text and HTML, made once: a retry does not ask Rasa again."""
@@ -266,12 +305,14 @@ class Answerer:
         own = pseudonym(self.privacy_key, "email", mail.sender)
         conversation = conversation_for(self.store, self.privacy_key, "email", mail.sender, own)
         try:
-            answers = answers_from_rasa(self.rasa.send_sync(conversation, question))
+            # Rasa's answer, or the same one made from the index while Rasa is down (channels/degraded.py).
+            answers = responder_for(self.rasa, self.settings).ask_sync(conversation, question).answers
         except RasaUnavailable as exc:
             log.warning("message %s waits for Rasa: %s", msg_id, exc)
             return None
         self.store.record_events(events_to_record(answers, "email", conversation, question))
         self.store.record_turn("email", conversation, question, answers)
+        count_turn("email", answers)  # /metrics (with PROMETHEUS_MULTIPROC_DIR: channels/observability)
         if email_update_note(answers):  # unanswered for now: reply in this thread once a sync answers it
             meta["told_later"] = self._keep_to_tell(mail, conversation)
         return answers
@@ -286,6 +327,12 @@ class Answerer:
     def _process(self, msg_id: str) -> bool:
         raw, meta = self.spool.read(msg_id)
         mail = read_mail(raw, meta.get("envelope_from", ""), self.settings.email_from)
+        self._journal_row = self._journal(msg_id, mail)
+        if self._journal_row is None:
+            log.info("message %s not answered: a copy of a message already answered", msg_id)
+            masked = mask_email(self.privacy_key, mail.sender)
+            self.spool.finish(msg_id, "skipped", {"reason": "duplicate", "from": masked})
+            return True
         reason = mail.skip_reason or auth_refusal(mail.auth_results, self.settings.email_authserv_id, mail.sender)
         masked = mask_email(self.privacy_key, mail.sender)  # what the limiter counts and the notes keep
         if not reason and not meta.get("admitted"):
@@ -298,6 +345,7 @@ class Answerer:
             log.info("message %s not answered: %s", msg_id, reason)
             envelope_from = str(meta.get("envelope_from", ""))
             envelope = mask_email(self.privacy_key, envelope_from) if "@" in envelope_from else envelope_from
+            self.store.finish_inbound(self._journal_row, "skipped")
             self.spool.finish(msg_id, "skipped", {"reason": reason, "from": masked, "envelope_from": envelope})
             return True
         reply = self._reply_body(msg_id, mail, meta)
@@ -307,6 +355,8 @@ class Answerer:
         body, html = reply
         message = build_reply(mail, body, self.settings.email_from, html)
         outbox_id = queue_email(self.store, message, f"reply:{msg_id}")
+        observe_reply("email", spool_age(msg_id))  # /metrics: from acceptance to the reply queued
+        self.store.finish_inbound(self._journal_row, "answered")  # before the spool lets go of it
         self.outbox_wake.set()
         done = {"to": masked, "fingerprint": meta.get("fingerprint"), "outbox_id": outbox_id}
         self.spool.finish(msg_id, "done", done)

@@ -558,6 +558,12 @@ class ReviewStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
+    def count_open_items(self) -> int:
+        """Review items still open (new or needs_content), for /metrics."""
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(review_items).where(review_items.c.status.in_(OPEN))
+            return int(conn.execute(query).scalar() or 0)
+
     def count_unclustered(self) -> int:
         """Items still waiting to be placed in a cluster."""
         with self.engine.connect() as conn:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,15 +13,15 @@ from twilio.request_validator import RequestValidator
 
 from channels.continuation import JOINED, redeem
 from channels.deps import ChannelStoreDep, RasaDep, SettingsDep
+from channels.guards.limits import Limiter, limiter_for
 from channels.review.deps import review_store_for
 from channels.review.optin import is_opt_in, opt_in_sms
-from channels.sms.service import EMPTY, LEASE, RETRY_EVERY, SmsService, sms_lifespan, twiml
+from channels.sms.service import EMPTY, RETRY_EVERY, SmsService, sms_lifespan, twiml
 from channels.sms.text import inbound_problem, keyword
 from channels.store import ChannelStore
 
 log = logging.getLogger(__name__)
 router = APIRouter(lifespan=sms_lifespan)
-RATE_WINDOW = 60.0  # seconds: RATE_LIMIT_PER_SESSION is per minute
 
 STOPPED = "You're unsubscribed and will get no more messages from us. Reply START to text us again."
 STARTED = "You're subscribed again. Text us a question about our services any time. Reply STOP to stop."
@@ -61,15 +59,17 @@ async def twilio_webhook(request: Request, settings: SettingsDep, store: Channel
     service = _service(request, settings, store, rasa)
     claimed = await run_in_threadpool(store.claim_sms, sid, sender, body, recipient)
     if not claimed:
-        if await run_in_threadpool(store.take_over_sms, sid, LEASE, RETRY_EVERY):
+        if await run_in_threadpool(store.take_over_sms, sid, service.lease, RETRY_EVERY):
             log.warning("sms %s: Twilio retried a message whose answer was never made; answering it now", sid)
         else:
             return await _earlier_reply(store, sid, settings.sms_inline_timeout + 2)
-    reply, status = await _reply(service, sid, sender, recipient, body)
+    reply, status = await _reply(service, limiter_for(request.app, settings), sid, sender, recipient, body)
     return Response(reply, status_code=status, media_type="text/xml")
 
 
-async def _reply(service: SmsService, sid: str, sender: str, recipient: str, body: str) -> tuple[str, int]:
+async def _reply(
+    service: SmsService, limiter: Limiter, sid: str, sender: str, recipient: str, body: str
+) -> tuple[str, int]:
     """Keywords first (STOP never reaches Rasa), then opt-outs, the rate limit, the message's own problems."""
     store, settings = service.store, service.settings
     word = keyword(body)
@@ -85,12 +85,11 @@ async def _reply(service: SmsService, sid: str, sender: str, recipient: str, bod
     if opted_out:
         await run_in_threadpool(store.save_sms_reply, sid, EMPTY, "opted_out")
         return EMPTY, 200
-    limit = settings.rate_limit_per_session
+    limit = settings.rate_limit_per_session  # per number, in the gateways' shared limiter (channels/guards)
     if limit:
-        others = await run_in_threadpool(store.recent_sms_times, sender, RATE_WINDOW, sid)
-        if len(others) >= limit:
-            wait = math.ceil(RATE_WINDOW - (datetime.now(UTC) - others[-limit]).total_seconds())
-            text = f"You've reached the limit of {limit} messages a minute. Please try again in {max(wait, 1)} seconds."
+        wait = await limiter.hit("sms-number", sender, limit)
+        if wait is not None:
+            text = f"You've reached the limit of {limit} messages a minute. Please try again in {wait} seconds."
             reply = twiml([text])
             await run_in_threadpool(store.save_sms_reply, sid, reply, "limited")
             return reply, 429

@@ -4,7 +4,8 @@ The webhook claims a MessageSid (one atomic insert), then asks Rasa. An answer r
 `SMS_INLINE_TIMEOUT` goes back in the TwiML; a later one is sent through Twilio's Messages REST API, and the
 webhook answers an empty `<Response/>`. While Rasa is unreachable the question stays `waiting`: the retry loop
 (started with the gateway) asks again every few seconds and sends the answer by REST. A claim whose handler
-died (still `answering` or `pending` after LEASE seconds) is taken over by Twilio's retry or by the loop.
+died (still `answering` or `pending` after INBOUND_LEASE_SECONDS) is taken over by Twilio's retry or by the loop,
+so a message whose gateway was killed is answered by REST once it (or another gateway) is back.
 Opted-out numbers are sent nothing; the check is made again right before every REST send.
 """
 
@@ -22,8 +23,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.answers import answers_from_rasa, events_to_record
+from channels.answers import events_to_record
 from channels.continuation import conversation_for, without_code
+from channels.degraded import responder_for
+from channels.observability.metrics import count_turn
 from channels.privacy import pseudonym, redact
 from channels.rasa_client import RasaClient, RasaUnavailable
 from channels.settings import Settings
@@ -32,7 +35,7 @@ from channels.sms.text import compose_sms
 from channels.store import ChannelStore
 
 log = logging.getLogger(__name__)
-LEASE = 45.0  # seconds a claim is held; longer than a Rasa call may take (30 s timeout, 3 connection tries)
+LEASE = 45.0  # INBOUND_LEASE_SECONDS' default: longer than a Rasa call may take (30 s timeout, 3 connection tries)
 RETRY_EVERY = 3.0  # seconds between tries while Rasa is unreachable or a REST send failed
 POLL_EVERY = 2.0  # seconds between the retry loop's looks at the table
 MAX_AGE = 24 * 3600.0  # a question older than this is not answered any more
@@ -66,6 +69,7 @@ class SmsService:
         self.settings = settings
         self.store = store
         self.rasa = rasa
+        self.lease = settings.inbound_lease_seconds  # how long a claim is held
         token = settings.twilio_auth_token.get_secret_value()
         self.sender = (
             TwilioSender(settings.twilio_account_sid, token, settings.twilio_api_base_url)
@@ -86,10 +90,11 @@ class SmsService:
             conversation_for, self.store, key, "sms", sender, pseudonym(key, "sms", sender)
         )
         body = without_code(body)  # "code K7M4QX what form do I need?": the code was used by the webhook
-        messages = await self.rasa.send(conversation, body)
-        answers = answers_from_rasa(messages)
+        # Rasa's answer, or the same answer made from the index while Rasa is down or slow (channels/degraded.py).
+        answers = (await responder_for(self.rasa, self.settings).ask(conversation, body)).answers
         await run_in_threadpool(self.store.record_events, events_to_record(answers, "sms", conversation, body))
         await run_in_threadpool(self.store.record_turn, "sms", conversation, body, answers)
+        count_turn("sms", answers)  # /metrics: answered, degraded, fallback (channels/observability)
         return compose_sms(answers, self.settings.sms_max_chars)
 
     async def answer_claimed(self, sid: str, sender: str, recipient: str, body: str) -> tuple[str, int]:
@@ -154,11 +159,11 @@ class SmsService:
 
     async def retry_owed(self) -> int:
         """One pass: answer (by REST) every message still owed an answer; how many were taken."""
-        rows = await run_in_threadpool(self.store.stale_sms, LEASE, RETRY_EVERY, MAX_AGE)
+        rows = await run_in_threadpool(self.store.stale_sms, self.lease, RETRY_EVERY, MAX_AGE)
         taken = 0
         for row in rows:
             sid = row["message_sid"]
-            if not await run_in_threadpool(self.store.take_over_sms, sid, LEASE, RETRY_EVERY, "pending"):
+            if not await run_in_threadpool(self.store.take_over_sms, sid, self.lease, RETRY_EVERY, "pending"):
                 continue  # someone else (Twilio's retry, another gateway) took it first
             taken += 1
             if row["reply_twiml"] is None:  # the webhook's handler died before answering: repeats get empty

@@ -1,6 +1,7 @@
-"""The email outbox against real SMTP servers on loopback (aiosmtpd): replies queued while the server is down
-are delivered exactly once when it is back, even with two senders racing; a sender that died holding a row is
-taken over with the same Message-ID; a 5xx fails the row with the server's reason, a 4xx is tried again.
+"""The email outbox against real SMTP servers on loopback (aiosmtpd): 100 replies queued while the server is down
+are delivered exactly once when it is back, even with two senders racing (issue 16's fault test); a sender that
+died holding a row is taken over with the same Message-ID; a 5xx fails the row with the server's reason, a 4xx is
+tried again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 OWN = "help@agency.example"
 KEY = "outbox-test-privacy-key-0123456789"
+QUEUED = 100  # replies queued while the SMTP server is down
 
 
 class Sink:
@@ -125,28 +127,32 @@ def test_replies_queued_while_smtp_is_down_are_each_delivered_once_when_it_is_ba
     sink.stop()
 
     queued = {}
-    for n in range(1, 11):
+    for n in range(1, QUEUED + 1):
         message = answer_to(f"resident{n}@example.org", n)
         queued[str(message["Message-ID"])] = queue_email(store, message, f"reply:spool-{n}")
     assert queue_email(store, answer_to("resident1@example.org", 1), "reply:spool-1") == queued[next(iter(queued))]
     wait_until(
-        lambda: all(r["attempts"] >= 2 for r in store.outbox(state="queued"))
-        and len(store.outbox(state="queued")) == 10,
+        lambda: all(r["attempts"] >= 2 for r in store.outbox(state="queued", limit=1000))
+        and len(store.outbox(state="queued", limit=1000)) == QUEUED,
         30,
         "the replies were not retried while SMTP was down",
     )
-    waiting = store.outbox(state="queued")
+    waiting = store.outbox(state="queued", limit=1000)
     assert all("Connect" in (r["last_error"] or "") or "refused" in (r["last_error"] or "") for r in waiting), waiting
 
     sink.start()
     try:
-        wait_until(lambda: len(store.outbox(state="sent")) == 11, 90, "not every reply was sent once SMTP was back")
+        wait_until(
+            lambda: len(store.outbox(state="sent", limit=1000)) == QUEUED + 1,
+            90,
+            "not every reply was sent once SMTP was back",
+        )
         time.sleep(3)  # room for a wrong second copy to arrive
     finally:
         sink.stop()
     assert sorted(sink.ids()) == sorted([str(early["Message-ID"]), *queued])  # each exactly once, nothing else
-    rows = {r["message_id"]: r for r in store.outbox()}
-    assert rows[next(iter(queued))]["dedupe_key"] == "reply:spool-1" and len(rows) == 11
+    rows = {r["message_id"]: r for r in store.outbox(limit=1000)}
+    assert rows[next(iter(queued))]["dedupe_key"] == "reply:spool-1" and len(rows) == QUEUED + 1
     for message_id in queued:
         assert rows[message_id]["state"] == "sent" and rows[message_id]["sent_at"] is not None
         assert "250" in (rows[message_id]["smtp_response"] or "") or "OK" in (rows[message_id]["smtp_response"] or "")

@@ -1,5 +1,5 @@
 """SMS through the real gateway and the real Rasa: one answer per MessageSid, late answers by Twilio's REST API,
-questions kept while Rasa is unreachable, STOP/START/HELP, the per-number rate limit.
+questions answered from the index while Rasa is unreachable, STOP/START/HELP, the per-number rate limit.
 
 Twilio's cloud is the one stand-in: requests are built and signed as Twilio sends them, and answers sent
 later go to bench/twilio_standin.py. This module's product answers inline only within SMS_INLINE_TIMEOUT=0.05 s,
@@ -211,7 +211,9 @@ def test_a_claim_whose_handler_died_is_answered_when_twilio_retries(sms: SmsStac
     assert len(answers) == 1 and url in answers[0], (retry.text, sent)
 
 
-def test_a_question_asked_while_rasa_is_unreachable_is_answered_when_it_is_back(sms: SmsStack) -> None:
+def test_a_question_asked_while_rasa_is_unreachable_is_answered_from_the_index(sms: SmsStack) -> None:
+    """Degraded mode (channels/degraded.py): the gateway makes the same answer itself, and sends it by REST
+    (this module's inline window is 0.05 s) while Rasa is still unreachable."""
     url = source_url(sms.stack, QUESTION["question"])
     sender, message_sid = phone(), sid()
     sms.relay.off()
@@ -219,25 +221,13 @@ def test_a_question_asked_while_rasa_is_unreachable_is_answered_when_it_is_back(
         response = sms.stack.sms(QUESTION["question"], sid=message_sid, sender=sender)
         assert response.status_code == 200
         assert not any("text again" in t for t in texts(response))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # until the retry loop has tried (and failed) again
-            row = sms.store.sms_message(message_sid)
-            if row is not None and row["attempts"] >= 1 and row["state"] == "waiting":
-                break
-            time.sleep(0.2)
-        assert row is not None and row["attempts"] >= 1, row  # the retry loop tried again...
-        assert row["state"] in ("waiting", "pending") and row["answer_text"] is None, row  # ...and no answer is kept
-        assert "text again" not in (row["reply_twiml"] or ""), row
-        assert sms.standin.sent_to(sender) == []
-        repeat = sms.stack.sms(QUESTION["question"], sid=message_sid, sender=sender)
-        assert repeat.text == response.text  # Twilio's repeat gets the same holding reply
+        sent = sms.standin.wait_for(sender, 1, timeout=90)
+        time.sleep(1)
+        sent = sms.standin.sent_to(sender)
+        assert len(sent) == 1 and url in sent[0].body and sent[0].from_ == OUR_NUMBER, sent
+        assert sms.store.sms_message(message_sid)["state"] == "sent"  # type: ignore[index]
     finally:
         sms.relay.on()
-    sent = sms.standin.wait_for(sender, 1, timeout=60)
-    time.sleep(3)
-    sent = sms.standin.sent_to(sender)
-    assert len(sent) == 1 and url in sent[0].body and sent[0].from_ == OUR_NUMBER, sent
-    assert sms.store.sms_message(message_sid)["state"] == "sent"  # type: ignore[index]
 
 
 def test_stop_start_and_help(sms: SmsStack) -> None:

@@ -137,6 +137,7 @@ def test_web_carries_the_choices_and_plain_responses_have_none() -> None:
         "lang": None,
         "choices": [],
         "feedback": None,
+        "degraded": False,
     }
 
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from channels.app import create_app
+from channels.degraded import _shared as degraded_state
 from channels.deps import get_channel_store, get_rasa
 from channels.email.listener import Answerer, Spool
 from channels.email.read import InboundMail
@@ -38,11 +39,11 @@ class CannedRasa:
         self.reply = reply
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, sender: str, text: str, retries: int = 2) -> list[dict[str, Any]]:
+    async def send(self, sender: str, text: str, retries: int = 2, **_: Any) -> list[dict[str, Any]]:
         self.sent.append((sender, text))
         return self.reply
 
-    def send_sync(self, sender: str, text: str) -> list[dict[str, Any]]:
+    def send_sync(self, sender: str, text: str, retries: int = 2, **_: Any) -> list[dict[str, Any]]:
         self.sent.append((sender, text))
         return self.reply
 
@@ -59,8 +60,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
+    degraded_state.cache_clear()  # a breaker another test opened would answer these from the index instead
     yield tmp_path
     get_settings.cache_clear()
+    degraded_state.cache_clear()
 
 
 def gateway(reply: list[dict[str, Any]], store: ChannelStore | None = None) -> tuple[FastAPI, CannedRasa]:
