@@ -213,6 +213,12 @@ def running_stack(
         "AGENCY_CONTACT_ES": AGENCY_CONTACT_ES,
         "ACCOUNT_HELP": ACCOUNT_HELP,
         "RATE_LIMIT_PER_CLIENT": "0",  # every test request comes from 127.0.0.1 (test_limits.py turns it on)
+        # A loaded two-core machine answers the first questions slowly (models loading in several processes):
+        # the product's 5 s / 10 s would turn those into degraded or "passed on" replies. Tests of those set
+        # their own.
+        "RASA_TIMEOUT": "30",
+        "ANSWER_TIMEOUT": "60",
+        "INBOUND_LEASE_SECONDS": "90",
     }
     env.pop("VIRTUAL_ENV", None)
     if wrap_env is not None:

@@ -32,6 +32,9 @@ from content_sync.logs import configure_logging
 VERSION_WARNING = r"Your versions of rasa and rasa_sdk might not be compatible"
 
 
+WARM = threading.Event()  # set once this worker has loaded the model and the index: /health is 503 until then
+
+
 def _load_index_when_published() -> None:
     """Load the model and the published index before the first question, and from then on follow new versions
     (the searcher's watcher), so that no customer waits for a load."""
@@ -41,11 +44,13 @@ def _load_index_when_published() -> None:
         try:
             get_searcher().current()
             get_searcher().search("warm up", k=1)
+            WARM.set()
             return
         except IndexNotReady:
             time.sleep(0.5)
         except Exception:
             logging.getLogger(__name__).exception("index warm-up failed; the first question will load it")
+            WARM.set()
             return
 
 
@@ -72,7 +77,11 @@ def create_app(executor: ActionExecutor, token: str) -> Sanic[Any, Any]:
     expected = token.encode()
 
     async def require_token(request: Request) -> HTTPResponse | None:
-        if not expected or request.path == "/health":
+        if request.path == "/health":
+            # Not ready (so /healthz is 503 and the gateway answers degraded) until the model and the index are
+            # loaded: the first customer question must not wait for them past ANSWER_TIMEOUT.
+            return None if WARM.is_set() else response.json({"status": "loading the model and the index"}, 503)
+        if not expected:
             return None
         given = str(request.args.get("token", "")).encode()
         if hmac.compare_digest(given, expected):
