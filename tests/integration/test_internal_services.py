@@ -69,10 +69,16 @@ def test_rasa_answers_a_message_with_its_token(stack: Stack) -> None:
 
 
 def test_the_gateways_client_sends_the_token(stack: Stack) -> None:
-    replies = RasaClient(stack.env["RASA_URL"], token=stack.env["RASA_TOKEN"]).send_sync("internal-client", "hello")
-    assert replies and all("recipient_id" in m for m in replies)
-    with pytest.raises(RasaUnavailable, match="RASA_TOKEN"):
-        RasaClient(stack.env["RASA_URL"], token="wrong-token").send_sync("internal-client", "hello")
+    right = RasaClient(stack.env["RASA_URL"], token=stack.env["RASA_TOKEN"])
+    wrong = RasaClient(stack.env["RASA_URL"], token="wrong-token")
+    try:
+        replies = right.send_sync("internal-client", "hello")
+        assert replies and all("recipient_id" in m for m in replies)
+        with pytest.raises(RasaUnavailable, match="RASA_TOKEN"):
+            wrong.send_sync("internal-client", "hello")
+    finally:  # each keeps a pooled connection for the email thread's later calls
+        right.close_sync()
+        wrong.close_sync()
 
 
 def test_the_action_server_refuses_calls_without_its_token(stack: Stack) -> None:
