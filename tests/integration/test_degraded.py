@@ -159,7 +159,7 @@ def test_with_rasa_killed_every_channel_answers_from_the_index(stack: Stack, nor
     back = until_rasa_answers(stack)
     assert answered(back)["source_url"] == normal["source_url"]
     assert pid_of(stack, "rasa") != before
-    log = launcher_tail(stack)
+    log = (stack.data_dir / "launcher.log").read_text()  # whole: the tail can be all email and request lines
     assert "degraded mode on" in log and "degraded mode off" in log
 
 
