@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bench.evalset import EvalSet, has_phrase, path_of, table
+from bench.evalset import EvalSet, has_phrase, path_of, table, turn_kind
 from bench.stack import apply_updates, running_stack
 
 
@@ -82,6 +82,14 @@ def _refusals(chat: Chat, evalset: EvalSet) -> list[str]:
     return [table(rows, ["must-not-answer kind", "answered anyway (false answers)"])]
 
 
+TURN_LABELS = {
+    "first": "first turns, top-1",
+    "clarified": "clarified answers, top-1",
+    "switch": "new self-contained question after a topic, top-1",
+    "follow-up": "follow-up turns, top-1",
+}
+
+
 def _conversations(chat: Chat, evalset: EvalSet) -> list[str]:
     stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for convo in evalset.conversations:
@@ -94,14 +102,7 @@ def _conversations(chat: Chat, evalset: EvalSet) -> list[str]:
                 continue
             message = first(reply)
             ok = message is not None and path_of(message["source_url"]) == turn["path"]
-            if n == 0:
-                key = "first turns, top-1"
-            elif convo["kind"] == "ambiguous":
-                key = "clarified answers, top-1"
-            elif convo["kind"] == "switch" and n == len(convo["turns"]) - 1:
-                key = "new self-contained question after a topic, top-1"
-            else:
-                key = "follow-up turns, top-1"
+            key = TURN_LABELS[turn_kind(convo, n)]
             stats[key][0] += ok
             stats[key][1] += 1
     order = [

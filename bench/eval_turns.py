@@ -22,7 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.evalset import EvalSet, has_phrase, load_eval, path_of, table  # noqa: E402
+from bench.evalset import EvalSet, has_phrase, load_eval, path_of, table, turn_kind  # noqa: E402
+
+TURN_LABELS = {
+    "first": "first turns",
+    "clarified": "clarified answers",
+    "switch": "new question after a topic",
+    "follow-up": "follow-up turns",
+}
 
 
 def _rate(hits: int, total: int) -> str:
@@ -96,14 +103,7 @@ def conversations(turns: Turns, evalset: EvalSet, show: bool) -> list[list[str]]
                     print(f"  NOCLARIFY {convo['id']} {turn['text']!r} -> {path_of(payload.get('source_url'))}")
                 continue
             ok = payload["answered"] and path_of(payload["source_url"]) == turn["path"]
-            if n == 0:
-                key = "first turns"
-            elif convo["kind"] == "ambiguous":
-                key = "clarified answers"
-            elif convo["kind"] == "switch" and n == len(convo["turns"]) - 1:
-                key = "new question after a topic"
-            else:
-                key = "follow-up turns"
+            key = TURN_LABELS[turn_kind(convo, n)]
             counts[key][0] += ok
             counts[key][1] += 1
             if show and not ok:

@@ -74,3 +74,14 @@ def table(rows: list[list[str]], head: list[str]) -> str:
     """A Markdown table, for the reports that go into docs/benchmarks.md."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def turn_kind(convo: dict[str, Any], n: int) -> str:
+    """What turn `n` of an eval conversation measures: "first", "clarified", "switch" or "follow-up"."""
+    if n == 0:
+        return "first"
+    if convo["kind"] == "ambiguous":
+        return "clarified"
+    if convo["kind"] == "switch" and n == len(convo["turns"]) - 1:
+        return "switch"
+    return "follow-up"
