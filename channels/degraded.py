@@ -257,6 +257,17 @@ class Responder:
             log.exception("degraded mode could not answer either; the customer is told it was passed on")
             return passed_on(text)
 
+    def _from_rasa(self, messages: list[dict[str, Any]]) -> Reply | None:
+        """Rasa's reply, or None when it said nothing a customer can be given."""
+        answers = answers_from_rasa(messages)
+        if not answers:
+            return None
+        self._answered()
+        return Reply(answers, messages)
+
+    def _answered_nothing(self, actions_up: bool) -> None:
+        self._failed("Rasa answered nothing" + ("" if actions_up else "; the action server is down"))
+
     async def _ask(self, sender: str, text: str, metadata: dict[str, Any] | None) -> Reply:
         if await self._rasa_is_back():
             try:
@@ -266,13 +277,11 @@ class Responder:
             except RasaUnavailable as exc:
                 self._failed(str(exc))
             else:
-                answers = answers_from_rasa(messages)
-                if answers:
-                    self._answered()
-                    return Reply(answers, messages)
+                reply = self._from_rasa(messages)
+                if reply is not None:
+                    return reply
                 # Rasa answers [] when its action server is down (or the action failed): nothing for the customer.
-                actions_up = await is_up(self._health_urls[1], PROBE_TIMEOUT)
-                self._failed("Rasa answered nothing" + ("" if actions_up else "; the action server is down"))
+                self._answered_nothing(await is_up(self._health_urls[1], PROBE_TIMEOUT))
         return await asyncio.to_thread(self._degraded, sender, text)
 
     async def ask(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> Reply:
@@ -301,12 +310,10 @@ class Responder:
             except RasaUnavailable as exc:
                 self._failed(str(exc))
             else:
-                answers = answers_from_rasa(messages)
-                if answers:
-                    self._answered()
-                    return Reply(answers, messages)
-                actions_up = is_up_sync(self._health_urls[1], PROBE_TIMEOUT)
-                self._failed("Rasa answered nothing" + ("" if actions_up else "; the action server is down"))
+                reply = self._from_rasa(messages)
+                if reply is not None:
+                    return reply
+                self._answered_nothing(is_up_sync(self._health_urls[1], PROBE_TIMEOUT))
         return self._degraded(sender, text)
 
 
