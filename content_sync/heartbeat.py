@@ -52,7 +52,7 @@ class Heartbeat:
         """Write the file now (atomically: a reader never sees half of it)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         body = {"name": self.name, "host": self.host, "pid": self.pid, "state": self.state, "at": time.time()}
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # two beats at once must not share one
         tmp.write_text(json.dumps(body))
         os.replace(tmp, self.path)
 

@@ -36,7 +36,7 @@ from channels.privacy import pseudonym
 from channels.store import ChannelStore
 from content_sync.index_store import IndexStore
 from tests.conftest import loopback_only_env
-from tests.integration.conftest import SAMPLE_SITE, served_site_copy
+from tests.integration.conftest import QUESTIONS, SAMPLE_SITE, served_site_copy
 
 pytestmark = pytest.mark.integration
 LEASE = 8  # INBOUND_LEASE_SECONDS of the test's own gateway: how soon it takes over what a killed one held
@@ -45,6 +45,9 @@ SEED = 16
 KILLS = 20
 OUR_NUMBER = "+15005550006"
 APPEALS = "How long do I have to ask for a fair hearing?"  # 30 days on the sample site, 60 after the update
+# The fixture's question about that changed fact. Which page answers APPEALS itself is retrieval quality (make
+# eval): after the update it can be the fair hearing page, whose passage has no deadline.
+DEADLINE = QUESTIONS["after_update"][0]["question"]
 
 
 class PausableRelay:
@@ -362,6 +365,9 @@ class SyncRunner:
     def close(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        for pipe in (self.process.stdin, self.process.stdout):  # else unclosed-file warnings in a later test
+            if pipe is not None:
+                pipe.close()
 
 
 def restore_site(root: Path) -> None:
@@ -410,7 +416,7 @@ def test_a_sync_killed_at_20_random_points_leaves_the_old_index_serving_and_the_
         published = index.current_version()
         assert published != before
         wait_until(lambda: served() == {published}, 30, "the updated index was not served")
-        assert "60 days" in _answer(stack, APPEALS)
+        assert "60 days" in _answer(stack, DEADLINE)
 
         restore_site(stack.site_root)
         rng = random.Random(SEED)
@@ -442,7 +448,7 @@ def test_a_sync_killed_at_20_random_points_leaves_the_old_index_serving_and_the_
     finally:
         runner.close()
     assert index.current_version() is not None
-    wait_until(lambda: "30 days" in _answer(stack, APPEALS), 30, "the last sync's index was not served")
+    wait_until(lambda: "30 days" in _answer(stack, DEADLINE), 30, "the last sync's index was not served")
     assert failures == [], failures
 
 

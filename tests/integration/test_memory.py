@@ -68,6 +68,7 @@ def test_the_idle_worker_holds_no_model_before_or_after_a_job_that_embeds(tmp_pa
         worker.terminate()
         worker.wait(timeout=30)
         server.shutdown()
+        server.server_close()  # its listening socket, else an unclosed-socket warning
 
 
 def test_redaction_and_clustering_embeddings_leave_torch_out_of_the_calling_process() -> None:

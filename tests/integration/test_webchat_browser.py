@@ -55,6 +55,7 @@ SHOTS = SCREENSHOTS
 ORIGIN = "http://chat.test"  # never resolved: every request to it is answered by the scripted route below
 SITE = "http://127.0.0.1:8080"
 STORE_KEY = "psa-chat:v1:"
+RETRIES = 3  # RETRY_DELAYS_MS in channels/widget/src/api.js: a failed send is tried 3 more times
 
 BURIAL = "How much is the Burial Allowance for a cremation?"
 BURIAL_FOLLOW_UP = "what form do I fill out for that?"  # answered from the conversation: the burial form
@@ -289,7 +290,9 @@ def test_a_clarifications_choices_are_buttons_that_answer(page: Page, stack: Sta
     second = asked["choices"][1]
     with page.expect_request(lambda r: "/api/chat" in r.url and r.method == "POST") as request:
         group.get_by_role("button", name=second["title"]).click()
-    assert request.value.post_data_json == {"session_id": reply["session_id"], "text": second["payload"]}
+    sent = request.value.post_data_json
+    assert re.fullmatch(r"[0-9a-f]{32}", sent.pop("idempotency_key")), "every message carries a fresh key"
+    assert sent == {"session_id": reply["session_id"], "text": second["payload"]}
     expect(page.locator(".psa-chat__msg--me").last).to_have_text("You said: " + second["title"])
     answer = page.locator(".psa-chat__msg--bot").last
     expect(answer.get_by_role("link")).to_have_count(1, timeout=60_000)
@@ -656,7 +659,8 @@ def test_an_empty_question_is_not_sent(scripted: Scripted) -> None:
     scripted.replies.append([message(text="Hello!", kind="text", lang=None, index_version=None)])
     scripted.ask("hello")
     expect(scripted.page.locator(".psa-chat__msg--bot")).to_have_text("Assistant: Hello!")
-    assert scripted.sent == [{"text": "hello"}]
+    assert [{k: v for k, v in body.items() if k != "idempotency_key"} for body in scripted.sent] == [{"text": "hello"}]
+    assert re.fullmatch(r"[0-9a-f]{32}", scripted.sent[0]["idempotency_key"])
 
 
 def test_the_typing_indicator_is_announced_and_still_when_motion_is_reduced(scripted: Scripted) -> None:
@@ -697,10 +701,14 @@ def test_the_typing_indicator_is_announced_and_still_when_motion_is_reduced(scri
     ],
 )
 def test_errors_say_what_to_do_and_keep_the_question(scripted: Scripted, reply: Any, shown: str) -> None:
+    """A 503 or no reply at all is first sent again (RETRY_DELAYS_MS in api.js: 1, 3 and 8 s) with the same
+    key; only when every try fails does the customer see the error."""
     page = scripted.page
-    scripted.replies += [reply, [message(text="Answered now.", kind="text")]]
+    tries = 1 + RETRIES if reply == "abort" or reply[0] == 503 else 1
+    scripted.replies += [reply] * tries + [[message(text="Answered now.", kind="text")]]
     scripted.ask("my question")
-    expect(page.locator(".psa-chat__msg--error")).to_have_text(shown)
+    expect(page.locator(".psa-chat__msg--error")).to_have_text(shown, timeout=30_000)
+    assert len(scripted.sent) == tries and len({body["idempotency_key"] for body in scripted.sent}) == 1
     box = page.get_by_label("Your question")
     expect(box).to_have_value("my question")
     expect(box).to_be_focused()
@@ -708,6 +716,16 @@ def test_errors_say_what_to_do_and_keep_the_question(scripted: Scripted, reply: 
     expect(page.locator(".psa-chat__msg--bot")).to_have_text("Assistant: Answered now.")
     page.reload()  # the failed try is not part of the saved conversation
     expect(page.locator(".psa-chat__msg")).to_have_text(["You said: my question", "Assistant: Answered now."])
+
+
+def test_a_lost_reply_is_sent_again_with_the_same_key_and_answered_without_an_error(scripted: Scripted) -> None:
+    page = scripted.page
+    scripted.replies += ["abort", (503, {"error": "not available"}, {}), [message(text="Answered now.", kind="text")]]
+    scripted.ask("my question")
+    expect(page.locator(".psa-chat__msg--bot")).to_have_text("Assistant: Answered now.", timeout=15_000)
+    assert page.locator(".psa-chat__msg--error").count() == 0
+    assert [body["text"] for body in scripted.sent] == ["my question"] * 3
+    assert len({body["idempotency_key"] for body in scripted.sent}) == 1
 
 
 def test_the_page_works_under_a_strict_content_security_policy(browser: Browser, stack: Stack) -> None:
