@@ -91,6 +91,11 @@ class MailSink:
         return None
 
 
+# Set by the integration tests to a folder for the session: every stack's first sync takes the vectors the
+# first stack embedded (EMBEDDING_CACHE_DIR, content_sync/vector_cache.py) instead of embedding the site again.
+SHARED_VECTOR_CACHE = "ASSISTANT_TEST_VECTOR_CACHE"
+
+
 @dataclass
 class Stack:
     """Addresses and secrets of the running product."""
@@ -221,6 +226,8 @@ def running_stack(
         "INBOUND_LEASE_SECONDS": "90",
     }
     env.pop("VIRTUAL_ENV", None)
+    if shared := os.environ.get(SHARED_VECTOR_CACHE):
+        env["EMBEDDING_CACHE_DIR"] = shared  # every stack of a test session embeds each passage once
     if wrap_env is not None:
         env = wrap_env(env)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Work out the next index version from the last one: which pages and passages stay, go or are new, and
-which passages need embedding. Vectors of passages that did not change are reused by digest."""
+which passages need embedding. Vectors of passages that did not change are reused by digest, from the last
+version or from the vector cache (content_sync/vector_cache.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from content_sync.chunk import Chunk
 from content_sync.embed import embed_texts
 from content_sync.index_store import IndexVersion
+from content_sync.vector_cache import VectorCache
 
 
 class Indexer:
@@ -20,9 +22,17 @@ class Indexer:
     sync of every source starts empty and carries over each page it finds unchanged.
     """
 
-    def __init__(self, previous: IndexVersion | None, model: str, full: bool, start_with_previous: bool) -> None:
+    def __init__(
+        self,
+        previous: IndexVersion | None,
+        model: str,
+        full: bool,
+        start_with_previous: bool,
+        cache: VectorCache | None = None,
+    ) -> None:
         self.model = model
         self.full = full
+        self.cache = None if full else cache  # a full sync embeds everything again, as asked
         self.previous = previous
         self.old_pages: dict[str, dict[str, Any]] = dict(previous.pages) if previous else {}
         self.old_chunks: dict[str, list[Chunk]] = {}
@@ -39,7 +49,8 @@ class Indexer:
             {url: list(c) for url, c in self.old_chunks.items() if url in self.pages} if start_with_previous else {}
         )
         self._fresh: dict[str, np.ndarray] = {}
-        self.embedded = 0
+        self.embedded = 0  # passages the model embedded in this sync
+        self.from_cache = 0  # passages whose vectors came from the cache instead
 
     def known(self, url: str) -> dict[str, Any] | None:
         """The previous version's record of a page, or None for a new page."""
@@ -72,12 +83,21 @@ class Indexer:
         for chunk in chunks:
             if chunk.digest not in self._fresh:
                 todo.setdefault(chunk.digest, chunk.embed_text)
+        if self.cache is not None and todo:
+            cached = self.cache.take(todo)
+            self._fresh.update(cached)
+            self.from_cache += len(cached)
+            todo = {key: text for key, text in todo.items() if key not in cached}
+            if cached and progress is not None:
+                progress(len(cached))
         if not todo:
             return
         vectors = embed_texts(self.model, list(todo.values()), progress)
         for row, key in enumerate(todo):
             self._fresh[key] = vectors[row]
         self.embedded += len(todo)
+        if self.cache is not None:
+            self.cache.put(list(todo), vectors)
 
     def missing(self) -> list[Chunk]:
         """Passages of the new version that have no vector yet."""

@@ -37,6 +37,7 @@ class SyncReport:
     recovered: list[str] = field(default_factory=list)
     chunks: int = 0
     embedded: int = 0
+    from_cache: int = 0  # passages whose vectors came from the vector cache instead of the model
     pages: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -78,4 +79,5 @@ class SyncReport:
             "skipped": len(self.skipped),
             "chunks": self.chunks,
             "embedded": self.embedded,
+            "from_cache": self.from_cache,
         }

@@ -45,6 +45,7 @@ class SyncSettings(BaseSettings):
     sync_fetch_deadline: float = Field(30.0, gt=0, le=600)
     sync_keep_versions: int = Field(5, ge=1)
     embedding_model: str = DEFAULT_MODEL
+    embedding_cache_dir: Path | None = None  # default DATA_DIR/vector-cache (content_sync/vector_cache.py)
     answer_min_score: float = Field(0.72, ge=-1.0, le=2.0)
     agency_contact: str = "call us on (555) 010-4400, Monday to Friday, 8 a.m. to 5 p.m."
     agency_contact_es: str = "llámenos al (555) 010-4400, de lunes a viernes, de 8 a.m. a 5 p.m."
@@ -115,6 +116,11 @@ class SyncSettings(BaseSettings):
         if self.allowed_domains:
             return [d.lower().rstrip(".") for d in self.allowed_domains]
         return sorted({urlsplit(url).netloc.lower() for url in self.sources})
+
+    @property
+    def embedding_cache(self) -> Path:
+        """Where passage vectors are kept by digest: EMBEDDING_CACHE_DIR, else DATA_DIR/vector-cache."""
+        return self.embedding_cache_dir or self.data_dir / "vector-cache"
 
     @property
     def sync_lock_dir(self) -> Path:

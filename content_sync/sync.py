@@ -33,6 +33,7 @@ from content_sync.report import SyncReport
 from content_sync.search import LEXICAL_FILE, build_lexical
 from content_sync.settings import SyncSettings
 from content_sync.synchroniser import Action, Decision, decide, page_digest
+from content_sync.vector_cache import VectorCache
 
 __all__ = ["Progress", "SyncReport", "run_sync", "sync_lock"]
 
@@ -128,7 +129,9 @@ class _Sync:
         report.kind = "full" if full else ("targeted" if urls else "incremental")
         report.previous_version = previous.version if previous else None
         self.full = full
-        self.indexer = Indexer(previous, self.settings.embedding_model, full, start_with_previous=bool(urls))
+        model = self.settings.embedding_model
+        cache = VectorCache(self.settings.embedding_cache, model)
+        self.indexer = Indexer(previous, model, full, start_with_previous=bool(urls), cache=cache)
         fetcher = Fetcher(
             self.policy,
             self.settings.sync_user_agent,
@@ -149,6 +152,7 @@ class _Sync:
         with report.timed("embed"):
             self._embed(self.indexer.missing())
         report.embedded = self.indexer.embedded
+        report.from_cache = self.indexer.from_cache
         self._publish(previous)
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         return report

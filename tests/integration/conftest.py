@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bench.stack import EMAIL_FROM, ROOT, Stack, running_stack, send_mail
+from bench.stack import EMAIL_FROM, ROOT, SHARED_VECTOR_CACHE, Stack, running_stack, send_mail
 from content_sync.jobs import get_engine
 from content_sync.sample_site import serve_in_thread
 from tests.conftest import loopback_only_env
@@ -80,6 +80,15 @@ def product_on(site_url: str, site_root: Path, data_dir: Path) -> Iterator[Stack
     """The real product crawling `site_url`, with the loopback guard on in every process."""
     with running_stack(site_url, site_root, data_dir, wrap_env=loopback_only_env) as running:
         yield running
+
+
+@pytest.fixture(scope="package", autouse=True)
+def shared_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One vector cache for every product these tests start, so each first sync after the first one takes its
+    vectors instead of embedding the whole site again (what it saves: docs/benchmarks.md)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SHARED_VECTOR_CACHE, str(tmp_path_factory.mktemp("vector-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -199,8 +199,9 @@ def test_an_answer_missing_the_inline_window_goes_by_rest(sms: SmsStack) -> None
 def test_a_claim_whose_handler_died_is_answered_when_twilio_retries(sms: SmsStack) -> None:
     url = source_url(sms.stack, QUESTION["question"])
     sender, message_sid = phone(), sid()
-    # The first delivery was claimed a minute ago by a handler that died before answering.
-    past = datetime.now(UTC) - timedelta(seconds=60)
+    # The first delivery was claimed, longer ago than a claim is held, by a handler that died before answering.
+    lease = float(sms.stack.env["INBOUND_LEASE_SECONDS"])
+    past = datetime.now(UTC) - timedelta(seconds=lease + 30)
     assert sms.store.claim_sms(message_sid, sender, QUESTION["question"], OUR_NUMBER, now=past)
     retry = sms.stack.sms(QUESTION["question"], sid=message_sid, sender=sender)
     assert retry.status_code == 200
