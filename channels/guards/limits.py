@@ -13,7 +13,8 @@ The two provider webhooks count only refused requests per address: Twilio and a 
 customer's message from a few addresses of their own, so counting those would limit the whole channel, not
 one client. A forged flood is still cut off before its signatures or tokens are checked.
 
-Past a limit the reply is 429 with `Retry-After` and `{"error": "... try again in N s"}` (TwiML for SMS).
+Past a limit the reply is 429 with `Retry-After` and `{"error": "... try again in N s"}` (TwiML for SMS, a page
+for the staff sign-in form).
 `0` turns a limit off. The identifiers (addresses, session ids, numbers) are keyed by a hash with PRIVACY_KEY,
 so the storage, Redis included, holds no personal data. If the storage cannot be reached the request is let
 through and the failure logged (at most once a minute): a rate limit must not take the service down.
@@ -28,7 +29,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -161,6 +162,30 @@ def sms_refusal(refusal: Refusal) -> Response:
     )
 
 
+LOGIN_REFUSAL = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Too many sign-in attempts</title><link rel="stylesheet" href="/static/uswds/css/uswds.min.css"></head>
+<body><main id="main-content" class="usa-section"><div class="grid-container">
+<h1>Too many sign-in attempts</h1>
+<div class="usa-alert usa-alert--warning" role="alert"><div class="usa-alert__body">
+<p class="usa-alert__text">Too many sign-in attempts came from your network address. Please wait {wait} seconds,
+then <a class="usa-link" href="/staff/login">open the sign-in page again</a>. If you have forgotten your password,
+ask an admin.</p></div></div>
+</div></main></body>
+</html>
+"""
+
+
+def login_refusal(refusal: Refusal) -> Response:
+    """429 as a page: staff meet this limit in a browser, on the sign-in form."""
+    return HTMLResponse(
+        LOGIN_REFUSAL.format(wait=refusal.retry_after),
+        status_code=429,
+        headers={"Retry-After": str(refusal.retry_after)},
+    )
+
+
 # (method, path) -> (limit name, the statuses that count against the address; empty: every request counts)
 ROUTES: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
     ("POST", "/api/chat"): ("chat", ()),
@@ -190,7 +215,7 @@ class RateLimits:
         limiter = limiter_for(scope.get("app"), settings)
         client = scope["client"][0] if scope.get("client") else "unknown"
         per_client = settings.rate_limit_per_client
-        answer = sms_refusal if name == "sms" else json_refusal
+        answer = {"sms": sms_refusal, "login": login_refusal}.get(name, json_refusal)
         if refused_statuses:  # a provider's webhook: only refused requests count against the address
             wait = await limiter.over(f"{name}-refused-client", client, per_client)
             if wait is not None:

@@ -206,7 +206,11 @@ def test_staff_sign_in_is_limited_per_client(env: pytest.MonkeyPatch) -> None:
     form: dict[str, Any] = {"email": "someone@agency.example", "password": "guess", "csrf_token": "x"}
     replies = send([("POST", "/staff/login", {"data": form}) for _ in range(4)])
     assert [r.status_code for r in replies[:3]] == [403] * 3  # the form's own refusal (no sign-in cookie)
-    assert replies[3].status_code == 429 and "try again in" in replies[3].json()["error"]
+    refusal = replies[3]
+    assert refusal.status_code == 429 and refusal.headers["content-type"].startswith("text/html")
+    wait = refusal.headers["retry-after"]
+    assert f"Please wait {wait} seconds" in refusal.text and 'href="/staff/login"' in refusal.text
+    assert "script-src" in refusal.headers["content-security-policy"]  # the staff pages' headers, on the refusal too
 
 
 def test_provider_webhooks_count_only_refused_requests_per_address(env: pytest.MonkeyPatch) -> None:
