@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import random
+import re
 import select
 import shlex
 import shutil
@@ -277,30 +278,36 @@ def test_a_gateway_killed_between_receipt_and_reply_sends_the_reply_after_restar
 
 
 SYNC_RUNNER = """
-import os, sys, time
+import os, sys, tempfile, time
 from content_sync.embed import embed_texts
 from content_sync.settings import SyncSettings
 from content_sync.sync import run_sync
 
+def say(*words):
+    # one write per line: a sync killed mid-line must not tear it (print writes word by word when unbuffered)
+    os.write(1, (" ".join(map(str, words)) + "\\n").encode())
+
 settings = SyncSettings()
 embed_texts(settings.embedding_model, ["warm up"])  # loaded once, here; every forked sync shares it
-print("ready", flush=True)
+say("ready")
 for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             def progress(step, done, total):
-                print("step", os.getpid(), step, done, total, flush=True)
+                say("step", os.getpid(), step, done, total)
+            # an empty vector cache for each sync: a killed sync's batches would make the next one quick, and
+            # the kills are meant to land inside syncs that embed (the cache's resume: test_vector_cache.py)
+            os.environ["EMBEDDING_CACHE_DIR"] = tempfile.mkdtemp(prefix="sync-cache-")
             report = run_sync(SyncSettings(), progress=progress)
-            print("published", report.index_version, flush=True)
+            say("published", report.index_version)
             code = 0
         finally:
-            sys.stdout.flush()
             os._exit(code)
-    print("child", pid, flush=True)
+    say("child", pid)
     _, status = os.waitpid(pid, 0)
-    print("exit", pid, os.waitstatus_to_exitcode(status), flush=True)
+    say("exit", pid, os.waitstatus_to_exitcode(status))
 """
 WORK_CAP = 10.0  # seconds: kill points are spread over a sync's whole run, or this much of it if it is longer
 
@@ -340,8 +347,10 @@ class SyncRunner:
                 line = self.lines.get(timeout=max(end - time.monotonic(), 0.01))
             except queue.Empty:
                 raise AssertionError(f"no {word!r} from the sync runner:\n" + "\n".join(self.log[-30:])) from None
-            if line.startswith(word + " ") or line == word:
-                return line.split()
+            # the runner's line, or its end: a sync killed mid-write (a log line) can leave a torn start before it
+            found = re.search(rf"(?:^|[^a-z]){word}((?: -?\d+)*)$", line)
+            if found:
+                return [word, *found[1].split()]
 
     def start(self) -> tuple[int, float]:
         """Fork one sync; its pid, and when it started."""
