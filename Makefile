@@ -75,7 +75,7 @@ run: install
 # which .ci/run calls after `make test`.
 SCALE_TEST := tests/integration/test_scale_out.py
 test: install train lint
-	$(VENV)/bin/python -m pytest --ignore=$(SCALE_TEST)
+	$(VENV)/bin/python -m pytest --ignore=$(SCALE_TEST) --durations=25
 
 test-scale: install train
 	$(VENV)/bin/python -m pytest -q $(SCALE_TEST)
