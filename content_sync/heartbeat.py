@@ -46,23 +46,25 @@ class Heartbeat:
         self.path = self.folder / f"{name}-{self.host}-{self.pid}.json"
         self.state = "starting"
         self._stop = threading.Event()
+        self._writing = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def beat(self) -> None:
-        """Write the file now (atomically: a reader never sees half of it)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        body = {"name": self.name, "host": self.host, "pid": self.pid, "state": self.state, "at": time.time()}
-        tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")  # two beats at once must not share one
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, self.path)
+        """Write the file now (atomically: a reader never sees half of it). Beats are one at a time, so the
+        file always ends with the state set last."""
+        with self._writing:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            body = {"name": self.name, "host": self.host, "pid": self.pid, "state": self.state, "at": time.time()}
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body))
+            os.replace(tmp, self.path)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.wait(self.every):  # `start` wrote the first beat
             try:
                 self.beat()
             except OSError:
                 pass  # a full or read-only disk: `assistant status` shows the worker as down, which it then is
-            self._stop.wait(self.every)
 
     def _forget_dead(self) -> None:
         """Remove the files of this host's earlier processes of the same name that are gone (killed, not stopped)."""
