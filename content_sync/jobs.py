@@ -91,7 +91,7 @@ def _now() -> datetime:
 
 @lru_cache(maxsize=4)
 def get_engine(url: str) -> Engine:
-    """One engine per database URL; SQLite files get their folder and WAL mode."""
+    """One engine per database URL; SQLite files get their folder, WAL mode and synchronous=NORMAL."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
@@ -99,6 +99,9 @@ def get_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _wal(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            # commits wait for no fsync: a killed process loses nothing committed, a power loss can roll back
+            # the last few (docs/adr/0018-inbound-journal.md, "SQLite durability")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     return engine
