@@ -1,7 +1,9 @@
 """Answer preview: ask Rasa as a throwaway conversation, and render the reply the way every channel would.
 
 The question goes to Rasa over HTTP like a customer's, from a fresh sender id `preview:<uuid>`, so it joins no
-customer's conversation; nothing is recorded (no answer event, no transcript turn). The renderings are made by
+customer's conversation; nothing is recorded (no answer event, no transcript turn). It is asked through the
+channels' Responder (channels/degraded.py), so while Rasa is down or slow the preview shows what customers are
+given then: the same answer made from the index, flagged degraded. The renderings are made by
 the channels' own renderers: `render_web` (web chat), `compose_sms` (what the SMS webhook sends) and
 `render_email` (the email reply's body).
 """
@@ -12,8 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from channels.answers import PLAIN, Answer, answers_from_rasa, render_email, render_web
-from channels.rasa_client import RasaClient
+from channels.answers import PLAIN, Answer, render_email, render_web
+from channels.degraded import Responder
 from channels.sms.text import compose_sms
 
 PREVIEW_PREFIX = "preview:"
@@ -47,6 +49,11 @@ class Preview:
         return main.source_url if main else None
 
     @property
+    def degraded(self) -> bool:
+        """True when the gateway made the answer from the index because Rasa could not (degraded mode)."""
+        return any(a.degraded for a in self.answers)
+
+    @property
     def index_version(self) -> str | None:
         return next((a.index_version for a in self.answers if a.index_version), None)
 
@@ -56,9 +63,8 @@ def preview_sender() -> str:
     return f"{PREVIEW_PREFIX}{uuid.uuid4().hex}"
 
 
-def render_preview(question: str, messages: list[dict[str, Any]], sms_max_chars: int) -> Preview:
-    """The three renderings of Rasa's reply `messages`, made by the channels' own renderers."""
-    answers = answers_from_rasa(messages)
+def preview_of(question: str, answers: list[Answer], sms_max_chars: int) -> Preview:
+    """The three renderings of `answers`, made by the channels' own renderers."""
     return Preview(
         question=question,
         answers=tuple(answers),
@@ -68,12 +74,12 @@ def render_preview(question: str, messages: list[dict[str, Any]], sms_max_chars:
     )
 
 
-async def preview_question(rasa: RasaClient, question: str, sms_max_chars: int) -> Preview:
-    """Ask Rasa `question` as a new conversation (raises RasaUnavailable) and render its reply."""
-    messages = await rasa.send(preview_sender(), question)
-    return render_preview(question, messages, sms_max_chars)
+async def preview_question(responder: Responder, question: str, sms_max_chars: int) -> Preview:
+    """Ask `question` as a new conversation (Rasa's answer, or the degraded one) and render the reply."""
+    reply = await responder.ask(preview_sender(), question)
+    return preview_of(question, reply.answers, sms_max_chars)
 
 
-def preview_question_sync(rasa: RasaClient, question: str, sms_max_chars: int) -> Preview:
+def preview_question_sync(responder: Responder, question: str, sms_max_chars: int) -> Preview:
     """`preview_question` for a thread that is not running an event loop (the what-changed re-check)."""
-    return render_preview(question, rasa.send_sync(preview_sender(), question), sms_max_chars)
+    return preview_of(question, responder.ask_sync(preview_sender(), question).answers, sms_max_chars)

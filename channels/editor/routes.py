@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from channels.degraded import responder_for
 from channels.deps import ChannelStoreDep, JobStoreDep, RasaDep, SettingsDep
 from channels.editor.changes import (
     SeenAnswer,
@@ -33,7 +34,7 @@ from channels.editor.preview import MAX_QUESTION_CHARS, Preview, preview_questio
 from channels.editor.recheck import RecheckState, get_rechecks
 from channels.editor.reports import describe_report, summary_line
 from channels.privacy import redact
-from channels.rasa_client import RasaClient, RasaUnavailable
+from channels.rasa_client import RasaClient
 from channels.review.deps import ReviewStoreDep
 from channels.settings import Settings
 from channels.sms.text import segment_count
@@ -223,16 +224,11 @@ async def answer_preview(
 ) -> Response:
     """Type a question and see what web chat, SMS and email would each say. Nothing is recorded."""
     question = q.strip()
-    context: dict[str, Any] = {"question": question, "preview": None, "error": None}
-    status = 200
-    if question:
-        try:
-            preview = await preview_question(rasa, question, settings.sms_max_chars)
-            context |= {"preview": preview, "sms": _sms_facts(preview), "main": preview.main}
-        except RasaUnavailable as exc:
-            context["error"] = f"{exc}. Check `assistant status`; once Rasa is up, ask again."
-            status = 503
-    return render_page(request, "staff/editor/preview.html", context, status_code=status)
+    context: dict[str, Any] = {"question": question, "preview": None}
+    if question:  # Rasa's answer, or while Rasa is down or slow the degraded one customers get then
+        preview = await preview_question(responder_for(rasa, settings), question, settings.sms_max_chars)
+        context |= {"preview": preview, "sms": _sms_facts(preview), "main": preview.main}
+    return render_page(request, "staff/editor/preview.html", context)
 
 
 # --- what changed -----------------------------------------------------------------------------------------
@@ -242,11 +238,12 @@ def _current_version(settings: Settings) -> str:
     return IndexStore(settings.index_dir).current_version() or "none"
 
 
-def _seen_now(rasa: RasaClient, sms_max_chars: int) -> Any:
+def _seen_now(rasa: RasaClient, settings: Settings) -> Any:
     """A function that asks one question again now and gives the answer as the transcript would keep it."""
+    responder = responder_for(rasa, settings)
 
     def ask(question: str) -> SeenAnswer:
-        preview = preview_question_sync(rasa, question, sms_max_chars)
+        preview = preview_question_sync(responder, question, settings.sms_max_chars)
         main = preview.main
         return SeenAnswer(
             text=redact(main.text) if main else "",
@@ -338,7 +335,7 @@ async def recheck_questions(
         return job
     version = await run_in_threadpool(_current_version, settings)
     top = await _questions_to_ask(store, settings, job, version)
-    state = get_rechecks(str(settings.data_dir)).start(job_id, version, top, _seen_now(rasa, settings.sms_max_chars))
+    state = get_rechecks(str(settings.data_dir)).start(job_id, version, top, _seen_now(rasa, settings))
     await run_in_threadpool(
         audit,
         "editor.recheck",

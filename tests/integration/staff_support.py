@@ -7,13 +7,18 @@ Any test of a /staff/ page can use them:
         add_staff(settings, "editor@agency.example", "editor")
         sign_in(client, "editor@agency.example")
         token = page_csrf(client)            # the session's CSRF token, read from the page's meta tag
+
+and on a running product (bench.stack.Stack): `with signed_in_to(stack.gateway, email) as client: ...`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -78,3 +83,15 @@ def page_csrf(client: TestClient) -> str:
     found = _CSRF_META.search(page.text)
     assert found and found.group(1), "the staff page has no csrf-token meta tag"
     return found.group(1)
+
+
+@contextmanager
+def signed_in_to(gateway: str, email: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to the running gateway at `gateway` through the sign-in form, as a browser is."""
+    with httpx.Client(base_url=gateway, headers=HTML, timeout=60, trust_env=False) as client:
+        page = client.get("/staff/login")
+        token = _CSRF_FIELD.search(page.text)
+        assert token, page.text[:500]
+        done = client.post("/staff/login", data={"email": email, "password": password, "csrf_token": token.group(1)})
+        assert done.status_code == 303, done.text[:500]
+        yield client

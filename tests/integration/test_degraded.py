@@ -21,15 +21,19 @@ from typing import Any
 import pytest
 
 from bench.stack import running_stack
+from channels.staff.passwords import hash_password
+from channels.staff.store import StaffStore
 from channels.store import ChannelStore
 from tests.conftest import loopback_only_env
 from tests.integration.conftest import QUESTIONS, Stack, send_mail, served_site_copy
+from tests.integration.staff_support import PASSWORD, signed_in_to
 
 pytestmark = pytest.mark.integration
 QUESTION = QUESTIONS["questions"][0]  # "How long do I have to ask for a fair hearing?" (appeals page)
 SLOW = "zzslow"  # the marker word the action server sleeps on (ACTIONS_TEST_DELAY_MARKER)
 ANSWER_TIMEOUT = 20.0
 PASSED_ON = "passed your question on"  # the notice for an answer later than ANSWER_TIMEOUT
+EDITOR = "editor@agency.example"
 STARTED = re.compile(r"(\w+) started \(pid=(\d+)\)")
 
 
@@ -156,11 +160,22 @@ def test_with_rasa_killed_every_channel_answers_from_the_index(stack: Stack, nor
     assert mail is not None, launcher_tail(stack)
     body = mail.get_body(("plain",))
     assert body is not None and normal["source_url"] in body.get_content()
+    assert_editor_preview_is_degraded(stack, normal["source_url"])
     back = until_rasa_answers(stack)
     assert answered(back)["source_url"] == normal["source_url"]
     assert pid_of(stack, "rasa") != before
     log = (stack.data_dir / "launcher.log").read_text()  # whole: the tail can be all email and request lines
     assert "degraded mode on" in log and "degraded mode off" in log
+
+
+def assert_editor_preview_is_degraded(stack: Stack, source_url: str) -> None:
+    """The editor's answer preview shows what customers get while Rasa is down: the degraded answer, flagged."""
+    StaffStore(stack.env["DATABASE_URL"]).add_staff(EDITOR, "editor", hash_password(PASSWORD))
+    with signed_in_to(stack.gateway, EDITOR) as editor:
+        page = editor.get("/staff/editor/preview", params={"q": QUESTION["question"]})
+    assert page.status_code == 200, page.text[:500]
+    assert 'id="preview-degraded"' in page.text and "this is the degraded answer" in page.text
+    assert f'href="{source_url}"' in page.text
 
 
 def test_an_answer_slower_than_answer_timeout_is_passed_on_and_reviewed(stack: Stack) -> None:

@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from channels.store import ChannelStore
 from content_sync.jobs import JobStore
 from tests.conftest import SCREENSHOTS
 from tests.integration.conftest import QUESTIONS, Stack, send_mail
+from tests.integration.staff_support import signed_in_to
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
@@ -52,16 +53,9 @@ def accounts(own_stack: Stack) -> Stack:
     return own_stack
 
 
-@contextmanager
-def signed_in(stack: Stack, email: str) -> Iterator[httpx.Client]:
+def signed_in(stack: Stack, email: str) -> AbstractContextManager[httpx.Client]:
     """An HTTP client signed in through the sign-in form, as a browser would be."""
-    with httpx.Client(base_url=stack.gateway, headers=HTML, timeout=60, trust_env=False) as client:
-        page = client.get("/staff/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text[:500]
-        done = client.post("/staff/login", data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)})
-        assert done.status_code == 303, done.text[:500]
-        yield client
+    return signed_in_to(stack.gateway, email)
 
 
 def csrf(page: httpx.Response) -> str:
