@@ -56,7 +56,7 @@ def add_staff(settings: Settings, email: str, role: str, password: str = PASSWOR
     return get_staff_store(settings).add_staff(email, role, hash_password(password))
 
 
-def login_form_token(client: TestClient) -> str:
+def login_form_token(client: httpx.Client) -> str:
     """Open the sign-in page (which sets its CSRF cookie) and return the form's token."""
     page = client.get("/staff/login", headers=HTML)
     assert page.status_code == 200, page.text
@@ -65,7 +65,7 @@ def login_form_token(client: TestClient) -> str:
     return found.group(1)
 
 
-def sign_in(client: TestClient, email: str, password: str = PASSWORD, next_path: str = "") -> Response:
+def sign_in(client: httpx.Client, email: str, password: str = PASSWORD, next_path: str = "") -> Response:
     """Fill in and send the sign-in form the way a browser does; the reply is not followed."""
     token = login_form_token(client)
     return client.post(
@@ -89,9 +89,6 @@ def page_csrf(client: TestClient) -> str:
 def signed_in_to(gateway: str, email: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
     """An HTTP client signed in to the running gateway at `gateway` through the sign-in form, as a browser is."""
     with httpx.Client(base_url=gateway, headers=HTML, timeout=60, trust_env=False) as client:
-        page = client.get("/staff/login")
-        token = _CSRF_FIELD.search(page.text)
-        assert token, page.text[:500]
-        done = client.post("/staff/login", data={"email": email, "password": password, "csrf_token": token.group(1)})
+        done = sign_in(client, email, password)
         assert done.status_code == 303, done.text[:500]
         yield client

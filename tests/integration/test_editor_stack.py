@@ -14,7 +14,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -53,11 +52,6 @@ def accounts(own_stack: Stack) -> Stack:
     return own_stack
 
 
-def signed_in(stack: Stack, email: str) -> AbstractContextManager[httpx.Client]:
-    """An HTTP client signed in through the sign-in form, as a browser would be."""
-    return signed_in_to(stack.gateway, email)
-
-
 def csrf(page: httpx.Response) -> str:
     found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
     assert found, "the page has no CSRF meta tag"
@@ -91,7 +85,7 @@ def recorded(stack: Stack) -> tuple[int, int]:
 def test_pages_refuse_strangers_and_the_editor_pages_refuse_reviewers(accounts: Stack) -> None:
     stranger = httpx.get(accounts.gateway + "/staff/editor", headers=HTML, follow_redirects=False, timeout=30)
     assert stranger.status_code == 303 and stranger.headers["location"].startswith("/staff/login?next=")
-    with signed_in(accounts, REVIEWER) as reviewer:
+    with signed_in_to(accounts.gateway, REVIEWER) as reviewer:
         refused = reviewer.get("/staff/editor/preview", params={"q": CASE["question"]})
         assert refused.status_code == 403 and "needs the editor role" in refused.text
         assert reviewer.get("/staff/dashboard").status_code == 200
@@ -99,7 +93,7 @@ def test_pages_refuse_strangers_and_the_editor_pages_refuse_reviewers(accounts: 
 
 def test_preview_shows_web_sms_and_email_with_the_same_source_and_records_nothing(accounts: Stack) -> None:
     version = httpx.get(accounts.gateway + "/healthz", timeout=10).json()["index_version"]
-    with signed_in(accounts, EDITOR) as editor:
+    with signed_in_to(accounts.gateway, EDITOR) as editor:
         before = recorded(accounts)
         page = editor.get("/staff/editor/preview", params={"q": CASE["question"]})
         assert page.status_code == 200, page.text[:1000]
@@ -129,7 +123,7 @@ def test_sync_now_is_run_by_the_worker_and_what_changed_shows_the_new_answer(acc
     accounts.sms(UPDATED["question"], sid="SM" + uuid.uuid4().hex)
     apply_updates(accounts.site_root)  # the agency publishes its guidance update
 
-    with signed_in(accounts, EDITOR) as editor:
+    with signed_in_to(accounts.gateway, EDITOR) as editor:
         token = csrf(editor.get("/staff/editor"))
         sent = editor.post("/staff/editor/sync", data={"csrf_token": token, "mode": "incremental"})
         assert sent.status_code == 303
